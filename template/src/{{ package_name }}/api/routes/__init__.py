@@ -1,0 +1,1 @@
+"""The template's route groups, one module each."""

@@ -1,0 +1,1 @@
+"""Your code: routes and models of your own. The template creates these files once and never updates them."""

@@ -1,0 +1,1 @@
+"""Your tables. Subclass `Base` from `..models`; Alembic's autogenerate sees them through this module."""

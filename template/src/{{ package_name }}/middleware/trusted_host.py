@@ -1,0 +1,40 @@
+"""Refuse requests whose Host header names a host this service does not serve (Host header injection)."""
+
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .responses import send_json
+
+
+class TrustedHostMiddleware:
+    """Exact names, or `*.example.com` for any subdomain. Anything else gets a 400 with a JSON detail.
+
+    `exempt_paths` (the health probes) answer whatever the Host: orchestrators probe by pod or container address.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str], exempt_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.exempt_paths = frozenset(exempt_paths)
+        hosts = [host.lower() for host in allowed_hosts]
+        self.exact = frozenset(host for host in hosts if not host.startswith("*."))
+        self.suffixes = tuple(host[1:] for host in hosts if host.startswith("*."))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        await send_json(send, 400, {"detail": "Invalid host header."})
+
+    def _allowed(self, scope: Scope) -> bool:
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        name = host.decode("latin-1").lower()
+        if name.startswith("["):
+            name = name[: name.find("]") + 1]
+        elif ":" in name:
+            name = name.partition(":")[0]
+        return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))

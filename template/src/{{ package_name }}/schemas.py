@@ -1,0 +1,98 @@
+"""Request and response bodies. Inputs forbid unknown fields, so privileged ones cannot be slipped in."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from .core.password_policy import MAX_PASSWORD_LENGTH
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        msg = "must not contain NUL characters"
+        raise ValueError(msg)
+    return value
+
+
+# For every string that is stored or looked up: PostgreSQL cannot hold NUL in text, so every database refuses it (422).
+NoNul = AfterValidator(_no_nul)
+
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+Description = Annotated[str, Field(max_length=2000), NoNul]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+
+
+class StrictInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RegisterIn(StrictInput):
+    email: Annotated[EmailStr, Field(max_length=320)]
+    password: Password
+
+    @field_validator("email")
+    @classmethod
+    def _lowercase(cls, value: str) -> str:
+        return value.lower()
+
+
+class RefreshIn(StrictInput):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class LogoutIn(StrictInput):
+    refresh_token: Annotated[str | None, Field(max_length=512)] = None
+
+
+class PasswordChangeIn(StrictInput):
+    current_password: Password
+    new_password: Password
+
+
+class UserUpdateIn(StrictInput):
+    full_name: FullName | None = None
+
+
+class AdminUserUpdateIn(StrictInput):
+    is_active: bool
+
+
+class ItemCreateIn(StrictInput):
+    title: Title
+    description: Description = ""
+
+
+class ItemUpdateIn(StrictInput):
+    title: Title | None = None
+    description: Description | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+
+
+class ItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    description: str
+    owner_id: uuid.UUID
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = Field(default="bearer")
+    expires_in: int

@@ -1,0 +1,43 @@
+"""Bad answers stop the render with the question's name and what is allowed, and render nothing."""
+
+from typing import Any
+
+import pytest
+
+CASES: list[tuple[dict[str, Any], str, str]] = [
+    ({"package_name": "1abc"}, "package_name", "lowercase letter"),
+    ({"package_name": "my-service"}, "package_name", "underscores"),
+    ({"package_name": "import"}, "package_name", "keyword"),
+    ({"project_slug": "My Service"}, "project_slug", "dashes"),
+    ({"password_min_length": 8}, "password_min_length", "between 12 and 64"),
+    ({"password_min_length": 11}, "password_min_length", "between 12 and 64"),
+    ({"password_hasher": "md5"}, "password_hasher", "argon2"),
+    ({"database": "oracle"}, "database", "sqlite"),
+    ({"secret_backend": "keyring"}, "secret_backend", "vault"),
+    ({"rate_limit_store": "memcached"}, "rate_limit_store", "redis"),
+    ({"python_version": "3.9"}, "python_version", "3.11"),
+    ({"cors_origins": "*"}, "cors_origins", "exact origin"),
+    ({"cors_origins": "https://app.example.com/"}, "cors_origins", "exact origin"),
+    ({"allowed_hosts": "*"}, "allowed_hosts", "never allowed"),
+    ({"allowed_hosts": ""}, "allowed_hosts", "at least one host"),
+    ({"author_email": "not-an-email"}, "author_email", "email address"),
+    ({"project_name": "  "}, "project_name", "empty"),
+]
+
+
+@pytest.mark.parametrize(("answers", "question", "allowed"), CASES, ids=[f"{c[1]}={c[0][c[1]]!r}" for c in CASES])
+def test_bad_answer_names_the_question(copie: Any, answers: dict[str, Any], question: str, allowed: str) -> None:
+    result = copie.copy(extra_answers=answers)
+
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert question in message
+    assert allowed in message
+    assert result.project_dir is None or not any(result.project_dir.iterdir())
+
+
+def test_boundary_answers_are_accepted(copie: Any) -> None:
+    result = copie.copy(extra_answers={"password_min_length": 12, "package_name": "svc2", "project_slug": "svc-2"})
+
+    assert result.exit_code == 0, result.exception
+    assert "default=12" in (result.project_dir / "src/svc2/core/config.py").read_text()

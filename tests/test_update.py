@@ -1,0 +1,259 @@
+"""T04: `copier update` delivers the template's security fixes to a project its owner has changed since.
+
+A CI clone may carry no tags, so each test builds a throwaway template repository from this working tree and
+releases it itself (commit, tag, change, tag again), exactly as a maintainer would.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from conftest import TEMPLATE, python, run
+from copier.errors import UnsafeTemplateError
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "rampart tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "rampart tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
+SRC = Path("template/src/{{ package_name }}")
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def release(repo: Path, version: str, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    git(repo, "tag", version)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """This working tree (tracked and new files, not ignored ones) as a fresh repository released as v1.0.0."""
+    repo = tmp_path / "template-repo"
+    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
+    for name in filter(None, listed):
+        source = TEMPLATE / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git(repo, "init", "-q", "-b", "main")
+    release(repo, "v1.0.0", "rampart 1.0.0")
+    return repo
+
+
+def render_project(template_repo: Path, destination: Path, answers: dict[str, Any] | None = None) -> Path:
+    copier.run_copy(
+        str(template_repo), destination, data=answers or {}, defaults=True, vcs_ref="v1.0.0", quiet=True, unsafe=True
+    )
+    git(destination, "init", "-q", "-b", "main")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-q", "-m", "rendered from rampart 1.0.0")
+    return destination
+
+
+def update(project: Path, version: str, **options: Any) -> None:
+    copier.run_update(
+        project,
+        defaults=True,
+        overwrite=True,
+        vcs_ref=version,
+        quiet=True,
+        unsafe=options.pop("unsafe", True),
+        **options,
+    )
+
+
+def owner_changes(project: Path, package: str) -> None:
+    """What a team does in the months after rendering: edits, additions and a deletion, committed."""
+    pkg = project / "src" / package
+    edit(
+        pkg / "middleware/security_headers.py",
+        "API_CSP = \"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\"",
+        "API_CSP = \"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox\"",
+    )
+    edit(project / "pyproject.toml", '"fastapi-offline>=1.7",', '"fastapi-offline>=1.7",\n    "orjson>=3.10",')
+    (pkg / "extensions/routes.py").write_text(
+        '"""Our routes."""\n\nfrom fastapi import APIRouter\n\nfrom ..api.deps import PUBLIC\n\n'
+        "router = APIRouter()\n\n\n"
+        '@router.get("/ping", openapi_extra=PUBLIC)\nasync def ping() -> dict[str, str]:\n    return {"ping": "pong"}\n'
+    )
+    (pkg / "extensions/models.py").write_text(
+        '"""Our tables."""\n\nfrom sqlalchemy import String\nfrom sqlalchemy.orm import Mapped, mapped_column\n\n'
+        "from ..models import Base\n\n\nclass Note(Base):\n"
+        '    __tablename__ = "notes"\n\n    id: Mapped[int] = mapped_column(primary_key=True)\n'
+        "    text: Mapped[str] = mapped_column(String(500))\n"
+    )
+    (project / "migrations/versions/7c1e_notes.py").write_text(
+        '"""Notes.\n\nRevision ID: 7c1e\nRevises: 0001\n"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        'revision = "7c1e"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_table(\n        "notes",\n        sa.Column("id", sa.Integer(), primary_key=True),\n'
+        '        sa.Column("text", sa.String(500), nullable=False),\n    )\n\n\n'
+        'def downgrade() -> None:\n    op.drop_table("notes")\n'
+    )
+    (project / ".pre-commit-config.yaml").unlink()
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "our changes")
+
+
+def security_fix(repo: Path) -> None:
+    """A release of the template with three fixes in template-owned files."""
+    edit(
+        repo / SRC / "middleware/security_headers.py",
+        '"strict-transport-security": "max-age=63072000; includeSubDomains",',
+        '"strict-transport-security": "max-age=63072000; includeSubDomains; preload",',
+    )
+    edit(repo / "template/pyproject.toml.jinja", '"pyjwt>=2.10.1",', '"pyjwt>=2.10.2",')
+    edit(repo / SRC / "core/tokens.py", "MAX_TOKEN_LENGTH = 4096", "MAX_TOKEN_LENGTH = 2048")
+    release(repo, "v1.1.0", "rampart 1.1.0: security fixes")
+
+
+def _leftovers(project: Path) -> list[str]:
+    found = [str(path.relative_to(project)) for path in project.rglob("*.rej")]
+    found += [str(path.relative_to(project)) for path in project.rglob("*.orig")]
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix != ".gz":
+            text = path.read_text(errors="replace")
+            if re.search(r"^(<<<<<<<|>>>>>>>) ", text, re.MULTILINE):
+                found.append(f"conflict markers in {path.relative_to(project)}")
+    return found
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("answers", "package"),
+    [
+        ({}, "my_service"),
+        ({"database": "postgresql", "rate_limit_store": "redis", "secret_backend": "vault"}, "my_service"),
+    ],
+    ids=["default", "services"],
+)
+def test_t04_security_fix_reaches_an_edited_project(
+    template_repo: Path, tmp_path: Path, answers: dict[str, Any], package: str
+) -> None:
+    project = render_project(template_repo, tmp_path / "project", answers)
+    env_before = _digest(project / ".env")
+    owner_changes(project, package)
+    extensions = {name: _digest(project / "src" / package / "extensions" / name) for name in ("routes.py", "models.py")}
+    security_fix(template_repo)
+
+    update(project, "v1.1.0")
+
+    pkg = project / "src" / package
+    headers = (pkg / "middleware/security_headers.py").read_text()
+    assert "includeSubDomains; preload" in headers, "the fix arrived"
+    assert "form-action 'none'; sandbox" in headers, "the owner's edit of the same file stayed"
+    pyproject = (project / "pyproject.toml").read_text()
+    assert '"pyjwt>=2.10.2"' in pyproject
+    assert '"orjson>=3.10"' in pyproject
+    assert "MAX_TOKEN_LENGTH = 2048" in (pkg / "core/tokens.py").read_text()
+    assert not (project / ".pre-commit-config.yaml").exists(), "the owner's deletion stayed"
+    assert {name: _digest(pkg / "extensions" / name) for name in extensions} == extensions
+    assert _digest(project / ".env") == env_before, ".env and its secrets are untouched"
+    assert _leftovers(project) == []
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v1.1.0"
+
+    for check in (["ruff", "check", "--no-cache", "."], ["ruff", "format", "--check", "--no-cache", "."]):
+        result = run(python("-m", *check), project)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_t04_updated_default_project_still_passes_its_tests(template_repo: Path, tmp_path: Path) -> None:
+    project = render_project(template_repo, tmp_path / "project")
+    owner_changes(project, "my_service")
+    security_fix(template_repo)
+    update(project, "v1.1.0")
+
+    result = run(python("-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"), project)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert re.search(r"\d+ passed", result.stdout)
+
+
+def test_t04_changed_answer_renders_the_new_variant(template_repo: Path, tmp_path: Path) -> None:
+    project = render_project(template_repo, tmp_path / "project")
+    env_before = _digest(project / ".env")
+
+    update(project, "v1.0.0", data={"rate_limit_store": "redis"})
+
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["rate_limit_store"] == "redis"
+    assert "redis" in (project / "pyproject.toml").read_text()
+    assert "redis" in (project / "src/my_service/core/config.py").read_text().lower()
+    assert _digest(project / ".env") == env_before
+    assert _leftovers(project) == []
+    for check in (["ruff", "check", "--no-cache", "."], ["mypy", "--strict", "src", "tests"]):
+        result = run(python("-m", *check), project)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _add_migration(repo: Path, version: str, old: str, new: str) -> None:
+    config = (repo / "copier.yml").read_text()
+    command = (
+        f'["{{{{ _copier_python }}}}", "{{{{ _copier_conf.src_path }}}}/hooks/rename_env_setting.py", "{old}", "{new}"]'
+    )
+    (repo / "copier.yml").write_text(config + f"\n_migrations:\n  - version: {version}\n    command: {command}\n")
+
+
+def test_t04_migration_runs_once_between_the_versions_it_names(template_repo: Path, tmp_path: Path) -> None:
+    project = render_project(template_repo, tmp_path / "project")
+    secret = re.search(r"^SECRET_KEY=(.+)$", (project / ".env").read_text(), re.MULTILINE)
+    assert secret is not None
+    edit(project / ".env", "TRUSTED_PROXIES=", "TRUSTED_PROXIES=127.0.0.1")
+
+    security_fix(template_repo)  # v1.1.0: no migration
+    _add_migration(template_repo, "v2.0.0", "TRUSTED_PROXIES", "PROXY_ADDRESSES")
+    release(template_repo, "v2.0.0", "rampart 2.0.0: TRUSTED_PROXIES is now PROXY_ADDRESSES")
+    release(template_repo, "v2.1.0", "rampart 2.1.0")
+
+    update(project, "v1.1.0")
+    assert "TRUSTED_PROXIES=127.0.0.1" in (project / ".env").read_text(), "v1.1.0 names no migration"
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "update to 1.1.0")
+
+    with pytest.raises(UnsafeTemplateError):
+        update(project, "v2.0.0", unsafe=False)  # migrations run code: copier asks for --trust
+
+    update(project, "v2.0.0")
+    env = (project / ".env").read_text()
+    assert "PROXY_ADDRESSES=127.0.0.1" in env
+    assert "TRUSTED_PROXIES" not in env
+    assert f"SECRET_KEY={secret.group(1)}" in env, "secrets are kept"
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "update to 2.0.0")
+
+    # Put the old name back: an update past v2.0.0 must not run the v2.0.0 migration again.
+    (project / ".env").write_text(env + "TRUSTED_PROXIES=127.0.0.2\n")
+    update(project, "v2.1.0")
+    assert "TRUSTED_PROXIES=127.0.0.2" in (project / ".env").read_text()
+
+
+def test_t04_rename_hook_is_idempotent(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# settings\nexport OLD_NAME = 'a b'\nOLD_NAMES=keep\n")
+    env.chmod(0o600)
+    hook = [sys.executable, str(TEMPLATE / "hooks/rename_env_setting.py"), "OLD_NAME", "NEW_NAME", str(env)]
+    for _ in range(2):
+        subprocess.run(hook, check=True, capture_output=True)
+        assert env.read_text() == "# settings\nexport NEW_NAME = 'a b'\nOLD_NAMES=keep\n"
+    assert env.stat().st_mode & 0o777 == 0o600
