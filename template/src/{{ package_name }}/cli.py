@@ -8,16 +8,14 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic.networks import EmailStr
-from sqlalchemy import select
 
-from .core import audit
-from .core.config import ConfigurationError, load_settings
-from .core.deploy_checks import run_deploy_checks
-from .core.logging import configure_logging
-from .core.password_policy import password_problem
-from .core.passwords import PasswordHasher
-from .db import create_engine, create_sessionmaker
-from .models import User
+from .db.engine import create_engine
+from .db.session import create_sessionmaker
+from .observability.logging import configure_logging
+from .security.passwords import PasswordHasher
+from .services.accounts import AccountService, EmailTakenError, PasswordRejectedError
+from .settings import ConfigurationError, Settings, load_settings
+from .settings.deploy_checks import run_deploy_checks
 
 
 def check_deploy() -> int:
@@ -39,20 +37,16 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-async def _create_admin(email: str, password: str) -> None:
-    settings = load_settings()
-    configure_logging(settings.log_level)
+async def _create_admin(settings: Settings, email: str, password: str) -> None:
     engine = create_engine(settings)
-    pepper = settings.password_pepper.get_secret_value().encode() if settings.password_pepper else None
-    hasher = PasswordHasher(settings.password_hasher, pepper=pepper)
     try:
         async with create_sessionmaker(engine)() as db:
-            if await db.scalar(select(User.id).where(User.email == email)) is not None:
-                raise SystemExit(f"create-admin: a user with email {email} already exists")
-            user = User(email=email, hashed_password=await hasher.hash(password), is_admin=True)
-            db.add(user)
-            await db.commit()
-            audit.record(audit.ADMIN_CREATED, user_id=user.id, client="cli")
+            accounts = AccountService(db, PasswordHasher.from_settings(settings), settings.password_min_length, "cli")
+            await accounts.register(email, password, is_admin=True)
+    except PasswordRejectedError as exc:
+        raise SystemExit(f"create-admin: {exc.reason}") from None
+    except EmailTakenError:
+        raise SystemExit(f"create-admin: a user with email {email} already exists") from None
     finally:
         await engine.dispose()
 
@@ -62,10 +56,9 @@ def create_admin(email: str) -> int:
         address = TypeAdapter(EmailStr).validate_python(email).lower()
     except ValidationError:
         raise SystemExit(f"create-admin: {email!r} is not a valid email address") from None
-    password = _read_password()
-    if problem := password_problem(password, load_settings().password_min_length):
-        raise SystemExit(f"create-admin: {problem}")
-    asyncio.run(_create_admin(address, password))
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_create_admin(settings, address, _read_password()))
     print(f"Created admin {address}.")
     return 0
 

@@ -5,27 +5,57 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .api.docs import DOCS_PATH, OPENAPI_PATH, docs_router
 from .api.errors import install_error_handlers
 from .api.routes import auth, health, items, users
-from .core.config import ConfigurationError, Settings, get_settings
-from .core.deploy_checks import run_deploy_checks
-from .core.logging import configure_logging
-from .core.passwords import PasswordHasher
-from .core.rate_limit import RateLimiter
-from .core.tokens import TokenService
-from .db import create_engine, create_sessionmaker
+from .db.engine import create_engine
+from .db.outages import is_outage
+from .db.session import create_sessionmaker
 from .extensions import models as _extension_models  # noqa: F401  (registers the project's own tables)
 from .extensions import routes as extension_routes
 from .middleware.body_limit import BodySizeLimitMiddleware
-from .middleware.request_context import RequestContextMiddleware
+from .middleware.error_boundary import ErrorBoundaryMiddleware
+from .middleware.proxy_headers import ProxyHeadersMiddleware
+from .middleware.request_id import RequestIdMiddleware
 from .middleware.security_headers import SecurityHeadersMiddleware
 from .middleware.trusted_host import TrustedHostMiddleware
+from .observability.logging import configure_logging
+from .security.passwords import PasswordHasher
+from .security.rate_limit_store import create_rate_limiter
+from .security.tokens import TokenService
+from .settings import ConfigurationError, Settings, get_settings
+from .settings.deploy_checks import run_deploy_checks
 
 API_PREFIX = "/api/v1"
+
+
+def security_middleware(settings: Settings, *, docs: bool) -> list[Middleware]:
+    """The middleware around every route, outermost first: each sees only what the ones above it let through."""
+    # No proxy to believe, or no origin to allow: one layer less on every request.
+    proxies = [Middleware(ProxyHeadersMiddleware, trusted_proxies=settings.trusted_proxies)]
+    cors = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    ]
+    return [
+        # Outermost, so that every answer, the 500s and the refusals below included, carries the headers.
+        Middleware(SecurityHeadersMiddleware, docs_prefixes=[DOCS_PATH] if docs else []),
+        *(proxies if settings.trusted_proxies else []),
+        Middleware(RequestIdMiddleware),
+        Middleware(ErrorBoundaryMiddleware, is_outage=is_outage),
+        Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=health.PATHS),
+        *(cors if settings.cors_origins else []),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
 
     engine = create_engine(settings)
-    rate_limiter = RateLimiter(settings)
+    rate_limiter = create_rate_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -55,14 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=OPENAPI_PATH if docs else None,
         lifespan=lifespan,
+        middleware=security_middleware(settings, docs=docs),
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.passwords = PasswordHasher(
-        settings.password_hasher,
-        pepper=settings.password_pepper.get_secret_value().encode() if settings.password_pepper else None,
-    )
+    app.state.passwords = PasswordHasher.from_settings(settings)
     app.state.tokens = TokenService(settings)
     app.state.rate_limiter = rate_limiter
 
@@ -74,22 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if docs:
         app.include_router(docs_router(settings.project_name))
     install_error_handlers(app)
-
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=False,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
-            max_age=600,
-        )
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=health.PATHS)
-    if settings.trusted_proxies:
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
-    app.add_middleware(SecurityHeadersMiddleware, docs_prefixes=[DOCS_PATH] if docs else [])
     return app
 
 

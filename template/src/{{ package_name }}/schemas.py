@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from .core.password_policy import MAX_PASSWORD_LENGTH
+from .security.password_policy import MAX_PASSWORD_LENGTH
 
 
 def _no_nul(value: str) -> str:

@@ -1,7 +1,8 @@
 """Request dependencies: the database session, the services built at start-up, and who is calling.
 
-Every one is `async def`, even those that only read an attribute: FastAPI runs a plain `def` dependency in a worker
-thread, and that hop costs more per request than the whole security middleware (per rampart's bench).
+Owners' routes depend on `CurrentUser` (or `AdminUser`) to require a login, and mark anonymous routes with `PUBLIC`.
+Every dependency is `async def`, even those that only read an attribute: FastAPI runs a plain `def` dependency in a
+worker thread, and that hop costs more per request than the whole security middleware (per rampart's bench).
 """
 
 import uuid
@@ -13,13 +14,14 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..core import audit
-from ..core.config import Settings
-from ..core.passwords import PasswordHasher
-from ..core.rate_limit import RateLimiter
-from ..core.session_store import user_for_access
-from ..core.tokens import InvalidTokenError, TokenService
 from ..models import User
+from ..observability.audit import AuditEvent, record
+from ..security.passwords import PasswordHasher
+from ..security.rate_limit import RateLimiter
+from ..security.sessions import user_for_access
+from ..security.tokens import InvalidTokenError, TokenService
+from ..services.accounts import AccountService
+from ..settings import Settings
 
 # Mark a route that answers without a token: `@router.get(..., openapi_extra=PUBLIC)`. Every other route must
 # refuse anonymous callers, and tests/test_access_control.py (F02) checks that against the whole OpenAPI list.
@@ -39,7 +41,7 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -60,16 +62,24 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 
 
 async def client_address(request: Request) -> str:
-    """The caller's address; behind TRUSTED_PROXIES it comes from X-Forwarded-For (see ProxyHeadersMiddleware)."""
+    """The caller's address; behind TRUSTED_PROXIES it comes from X-Forwarded-For (middleware/proxy_headers.py)."""
     return request.client.host if request.client else "unknown"
 
 
 DbSession = Annotated[AsyncSession, Depends(get_db)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 PasswordsDep = Annotated[PasswordHasher, Depends(get_passwords)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def get_accounts(db: DbSession, request: Request, client: ClientAddress) -> AccountService:
+    state = request.app.state
+    return AccountService(db, state.passwords, state.settings.password_min_length, client)
+
+
+Accounts = Annotated[AccountService, Depends(get_accounts)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +119,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 async def get_admin(user: CurrentUser, client: ClientAddress, request: Request) -> User:
     if not user.is_admin:
-        audit.record(audit.AUTHZ_DENIED, user_id=user.id, client=client, path=request.url.path)
+        record(AuditEvent.AUTHZ_FAIL, user_id=user.id, client=client, path=request.url.path)
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Not enough privileges.")
     return user
 

@@ -1,32 +1,19 @@
-"""Error bodies: always JSON with a `detail`, never the submitted value, a traceback or a driver message."""
+"""Error bodies: always JSON with a `detail`, never the submitted value, a traceback or a driver message.
+
+Domain and rate-limit exceptions are answered here, once, instead of in every route that can raise them.
+"""
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ..core import audit
-from ..core.rate_limit import RateLimitExceededError, RateLimitUnavailableError
+from ..observability.audit import AuditEvent, record
+from ..security.rate_limit import RateLimitExceededError, RateLimitUnavailableError
+from ..services.accounts import EmailTakenError, PasswordRejectedError
 
 _SAFE_ERROR_KEYS = ("type", "loc", "msg")
-
-
-def policy_error(field: str, message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, for rules that need settings to check."""
-    return HTTPException(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"type": "policy", "loc": ["body", field], "msg": message}],
-    )
-
-
-def rate_limited(exc: RateLimitExceededError, client: str) -> HTTPException:
-    audit.record(audit.RATE_LIMITED, client=client, retry_after=exc.retry_after)
-    return HTTPException(
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        detail="Too many requests; try again later.",
-        headers={"Retry-After": str(exc.retry_after)},
-    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -36,6 +23,26 @@ def install_error_handlers(app: FastAPI) -> None:
             {key: error[key] for key in _SAFE_ERROR_KEYS if key in error} for error in exc.errors()
         ]
         return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": errors})
+
+    @app.exception_handler(PasswordRejectedError)
+    async def password_rejected(_request: Request, exc: PasswordRejectedError) -> JSONResponse:
+        """A 422 shaped like FastAPI's own validation errors, for the rule that needs settings to check."""
+        detail = [{"type": "policy", "loc": ["body", exc.field], "msg": exc.reason}]
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+    @app.exception_handler(EmailTakenError)
+    async def email_taken(_request: Request, _exc: EmailTakenError) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": "Email already registered."})
+
+    @app.exception_handler(RateLimitExceededError)
+    async def rate_limited(request: Request, exc: RateLimitExceededError) -> JSONResponse:
+        client = request.client.host if request.client else None
+        record(AuditEvent.AUTHN_THROTTLED, client=client, retry_after=exc.retry_after)
+        return JSONResponse(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            content={"detail": "Too many requests; try again later."},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception_handler(RateLimitUnavailableError)
     async def rate_limit_unavailable(_request: Request, _exc: RateLimitUnavailableError) -> JSONResponse:

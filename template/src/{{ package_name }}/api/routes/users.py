@@ -6,13 +6,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import select
 
-from ...core import audit
-from ...core.password_policy import password_problem
-from ...core.session_store import revoke_user_sessions
 from ...models import User
 from ...schemas import AdminUserUpdateIn, PasswordChangeIn, UserOut, UserUpdateIn
-from ..deps import AdminUser, ClientAddress, CurrentPrincipal, CurrentUser, DbSession, PasswordsDep, SettingsDep
-from ..errors import policy_error
+from ...services.accounts import SelfLockoutError, UserNotFoundError, WrongPasswordError
+from ..deps import Accounts, AdminUser, CurrentPrincipal, CurrentUser, DbSession
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -31,25 +28,13 @@ async def update_me(body: UserUpdateIn, user: CurrentUser, db: DbSession) -> Use
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-async def change_password(
-    body: PasswordChangeIn,
-    principal: CurrentPrincipal,
-    db: DbSession,
-    passwords: PasswordsDep,
-    settings: SettingsDep,
-    client: ClientAddress,
-) -> Response:
-    user = principal.user
-    valid, _ = await passwords.verify_and_update(body.current_password, user.hashed_password)
-    if not valid:
-        audit.record(audit.CREDENTIALS_CHANGE_FAILED, user_id=user.id, client=client)
-        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect.")
-    if problem := password_problem(body.new_password, settings.password_min_length):
-        raise policy_error("new_password", problem)
-    user.hashed_password = await passwords.hash(body.new_password)
-    await revoke_user_sessions(db, user.id, keep=principal.session_id)
-    await db.commit()
-    audit.record(audit.CREDENTIALS_CHANGED, user_id=user.id, client=client)
+async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, accounts: Accounts) -> Response:
+    try:
+        await accounts.change_password(
+            principal.user, body.current_password, body.new_password, keep_session=principal.session_id
+        )
+    except WrongPasswordError:
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect.") from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -65,19 +50,10 @@ async def list_users(
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-async def update_user(
-    user_id: uuid.UUID, body: AdminUserUpdateIn, admin: AdminUser, db: DbSession, client: ClientAddress
-) -> User:
-    user = await db.get(User, user_id)
-    if user is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="User not found.")
-    if user.id == admin.id and not body.is_active:
-        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail="Admins cannot disable themselves.")
-    user.is_active = body.is_active
-    if not body.is_active:
-        await revoke_user_sessions(db, user.id)
-    await db.commit()
-    audit.record(
-        audit.ADMIN_USER_UPDATE, user_id=admin.id, client=client, target=str(user.id), is_active=body.is_active
-    )
-    return user
+async def update_user(user_id: uuid.UUID, body: AdminUserUpdateIn, admin: AdminUser, accounts: Accounts) -> User:
+    try:
+        return await accounts.set_active(admin, user_id, active=body.is_active)
+    except UserNotFoundError:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="User not found.") from None
+    except SelfLockoutError:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail="Admins cannot disable themselves.") from None

@@ -1,7 +1,7 @@
 """Structured JSON logs through structlog and the standard library.
 
 Every record is one JSON object on one line: CR and LF inside values are escaped by the encoder, so input cannot
-forge a log line. Security events go to the `audit` logger (see `core/audit.py`).
+forge a log line. Security events go to the `audit` logger (see `audit.py`).
 """
 
 import logging

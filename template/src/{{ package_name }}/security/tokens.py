@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from .config import Settings
+from ..settings import Settings
 
 ALGORITHM = "HS256"
 ACCESS_JWT_TYP = "at+jwt"
@@ -28,9 +28,10 @@ class InvalidTokenError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
+    """What a valid access token says: whose it is, and which session it belongs to."""
+
     user_id: uuid.UUID
     session_id: uuid.UUID
-    jti: str
 
 
 class TokenService:
@@ -72,7 +73,7 @@ class TokenService:
             if decoded["header"].get("typ") != ACCESS_JWT_TYP:
                 raise InvalidTokenError
             payload = decoded["payload"]
-            return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]), str(payload["jti"]))
+            return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]))
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidTokenError from exc
 

@@ -1,0 +1,1 @@
+"""The database layer: table base (`base.py`), the engine of this project's database (`engine.py`), sessions."""

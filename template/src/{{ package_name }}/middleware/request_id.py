@@ -1,0 +1,45 @@
+"""A request id for every request, in the response's `X-Request-ID`, the logs and error bodies."""
+
+import re
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..observability.request_id import set_request_id
+from .proxy_headers import FORWARDED_BY_TRUSTED_PROXY
+
+_INCOMING_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    """Tags each request with an id; an incoming `X-Request-ID` is kept only when a trusted proxy sent it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or secrets.token_hex(8)
+        set_request_id(request_id)
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            set_request_id(None)
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    if not scope.get(FORWARDED_BY_TRUSTED_PROXY):
+        return None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _INCOMING_ID.match(value):
+            return bytes(value).decode("ascii")
+    return None

@@ -1,0 +1,1 @@
+"""Domain steps that routes and operator commands share, so that each is written once."""

@@ -1,0 +1,121 @@
+"""Accounts: register, authenticate, change a password, create an admin, enable or disable a user.
+
+Routes and the CLI call these, so every rule (password policy, hashing, audit events, session revocation) applies
+the same way whoever asks. Errors are domain exceptions; `api/errors.py` turns them into HTTP answers.
+"""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import User
+from ..observability.audit import AuditEvent, record
+from ..security.password_policy import password_problem
+from ..security.passwords import PasswordHasher
+from ..security.sessions import revoke_user_sessions
+
+
+class EmailTakenError(Exception):
+    """An account with this email exists already."""
+
+
+class PasswordRejectedError(Exception):
+    """The password policy refuses a new password; `field` names the input it came from."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+class WrongPasswordError(Exception):
+    """The current password given to confirm a change is not the account's."""
+
+
+class UserNotFoundError(Exception):
+    pass
+
+
+class SelfLockoutError(Exception):
+    """An admin tried to disable their own account."""
+
+
+class AccountService:
+    """The account steps for one unit of work: `client` is who asks, for the audit log."""
+
+    def __init__(self, db: AsyncSession, passwords: PasswordHasher, min_length: int, client: str) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.min_length = min_length
+        self.client = client
+
+    async def register(self, email: str, password: str, *, is_admin: bool = False) -> User:
+        self._check_policy("password", password)
+        if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
+            raise EmailTakenError
+        user = User(email=email, hashed_password=await self.passwords.hash(password), is_admin=is_admin)
+        self.db.add(user)
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            raise EmailTakenError from None
+        event = AuditEvent.AUTHZ_ADMIN_CREATED if is_admin else AuditEvent.USER_CREATED
+        record(event, user_id=user.id, client=self.client)
+        return user
+
+    async def authenticate(self, email: str, password: str) -> User | None:
+        """The active user with this email and password, or None; unknown emails cost the same hashing work.
+
+        A stored hash in an older algorithm or with weaker parameters is rewritten (committed with the caller's
+        next commit).
+        """
+        user = await self.db.scalar(select(User).where(User.email == email))
+        if user is None:
+            await self.passwords.dummy_verify(password)
+            valid, new_hash = False, None
+        else:
+            valid, new_hash = await self.passwords.verify_and_update(password, user.hashed_password)
+        if user is None or not valid or not user.is_active:
+            record(AuditEvent.AUTHN_LOGIN_FAIL, user_id=user.id if user else None, client=self.client)
+            return None
+        if new_hash is not None:
+            user.hashed_password = new_hash
+        return user
+
+    async def change_password(self, user: User, current: str, new: str, *, keep_session: uuid.UUID) -> None:
+        """Check the current password, apply the policy to the new one, and end every other session."""
+        valid, _ = await self.passwords.verify_and_update(current, user.hashed_password)
+        if not valid:
+            record(AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL, user_id=user.id, client=self.client)
+            raise WrongPasswordError
+        self._check_policy("new_password", new)
+        user.hashed_password = await self.passwords.hash(new)
+        await revoke_user_sessions(self.db, user.id, keep=keep_session)
+        await self.db.commit()
+        record(AuditEvent.AUTHN_PASSWORD_CHANGE, user_id=user.id, client=self.client)
+
+    async def set_active(self, admin: User, user_id: uuid.UUID, *, active: bool) -> User:
+        """Enable or disable an account; disabling ends every session of it at once."""
+        user = await self.db.get(User, user_id)
+        if user is None:
+            raise UserNotFoundError
+        if user.id == admin.id and not active:
+            raise SelfLockoutError
+        user.is_active = active
+        if not active:
+            await revoke_user_sessions(self.db, user.id)
+        await self.db.commit()
+        record(
+            AuditEvent.AUTHZ_ADMIN_USER_UPDATE,
+            user_id=admin.id,
+            client=self.client,
+            target=str(user.id),
+            is_active=active,
+        )
+        return user
+
+    def _check_policy(self, field: str, password: str) -> None:
+        if problem := password_problem(password, self.min_length):
+            raise PasswordRejectedError(field, problem)

@@ -1,0 +1,106 @@
+"""The settings every project has, whatever its answers: environment, tokens, HTTP, rate limits, passwords."""
+
+import ipaddress
+from typing import Annotated, Literal, Self
+
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from .defaults import PASSWORD_HASHER, PASSWORD_MIN_LENGTH, PROJECT_NAME, PROJECT_SLUG
+
+CommaList = Annotated[list[str], NoDecode]
+PasswordAlgorithm = Literal["argon2", "bcrypt", "scrypt"]
+PEPPERED_ALGORITHMS = frozenset({"bcrypt"})
+MIN_SECRET_BYTES = 32
+
+
+class CoreSettings(BaseSettings):
+    """Names match the environment variables; each choice made at `copier copy` adds a mixin (`__init__.py`)."""
+
+    app_env: Literal["development", "test", "production"] = "production"
+    debug: bool = False
+    docs_enabled: bool = False
+    project_name: str = PROJECT_NAME
+    log_level: str = "INFO"
+
+    secret_key: SecretStr
+    jwt_issuer: str = PROJECT_SLUG
+    jwt_audience: str = f"{PROJECT_SLUG}-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=1_209_600, ge=300, le=31_536_000)
+
+    allowed_hosts: CommaList = ["localhost", "127.0.0.1"]
+    cors_origins: CommaList = []
+    trusted_proxies: CommaList = []
+    max_body_bytes: int = Field(default=65_536, ge=1_024)
+
+    rate_limit_login: str = "5/minute"
+    rate_limit_login_account: str = "10/15 minutes"
+    rate_limit_register: str = "10/hour"
+    rate_limit_refresh: str = "30/minute"
+
+    password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=12, le=64)
+    password_hasher: PasswordAlgorithm = PASSWORD_HASHER
+    password_pepper: SecretStr | None = None
+
+    @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                msg = f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
+                raise ValueError(msg) from None
+        return value
+
+    @field_validator("rate_limit_login", "rate_limit_login_account", "rate_limit_register", "rate_limit_refresh")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            msg = f"{value!r} is not a rate limit like '5/minute' or '10/15 minutes'"
+            raise ValueError(msg) from None
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_are_usable(self) -> Self:
+        if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            msg = (
+                f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes; "
+                "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+            raise ValueError(msg)
+        if self.password_hasher in PEPPERED_ALGORITHMS and self.password_pepper is None:
+            msg = "PASSWORD_PEPPER is required when PASSWORD_HASHER is bcrypt"
+            raise ValueError(msg)
+        if (
+            self.password_pepper is not None
+            and len(self.password_pepper.get_secret_value().encode()) < MIN_SECRET_BYTES
+        ):
+            msg = f"PASSWORD_PEPPER must be at least {MIN_SECRET_BYTES} bytes"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def pepper(self) -> bytes | None:
+        """PASSWORD_PEPPER as the key the peppered hasher takes."""
+        return self.password_pepper.get_secret_value().encode() if self.password_pepper else None
+
+    @classmethod
+    def origin_of(cls, name: str, *, missing: bool) -> str:
+        """Where setting `name` came from, or was looked for, to end an error about it; empty when it is plain."""
+        return ""
