@@ -1,11 +1,20 @@
-"""Helpers the tests share: addresses, a default password, and the calls that register and log in."""
+"""Helpers the tests share: addresses, a default password, accounts, and what the tests that start processes need.
 
+Per-choice fixtures live beside this module, one plugin module per choice made at `copier copy` (`database.py`,
+`rate_limit_store.py`, `secret_backend.py`); `conftest.py` loads them.
+"""
+
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "http://localhost"
 API = "/api/v1"
 PASSWORD = "violet otter reads maps under a copper lantern at quarter past nine"
@@ -15,6 +24,24 @@ def client_for(app: FastAPI, client_ip: str = "127.0.0.1") -> httpx.AsyncClient:
     """An HTTP client that reaches the app in-process, as if from `client_ip`."""
     transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
     return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
+def unique_email(prefix: str = "user") -> str:
+    """An address no other test uses, so tests never see each other's accounts or rate-limit windows."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def process_env(**settings: str) -> dict[str, str]:
+    """The environment of a process a test starts: only these settings, the project's sources, and PATH."""
+    return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(PROJECT_ROOT / "src"), **settings}
 
 
 @dataclass
