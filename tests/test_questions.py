@@ -40,4 +40,4 @@ def test_boundary_answers_are_accepted(copie: Any) -> None:
     result = copie.copy(extra_answers={"password_min_length": 12, "package_name": "svc2", "project_slug": "svc-2"})
 
     assert result.exit_code == 0, result.exception
-    assert "default=12" in (result.project_dir / "src/svc2/core/config.py").read_text()
+    assert "PASSWORD_MIN_LENGTH: Final = 12" in (result.project_dir / "src/svc2/settings/defaults.py").read_text()

@@ -123,7 +123,7 @@ def security_fix(repo: Path) -> None:
         '"strict-transport-security": "max-age=63072000; includeSubDomains; preload",',
     )
     edit(repo / "template/pyproject.toml.jinja", '"pyjwt>=2.10.1",', '"pyjwt>=2.10.2",')
-    edit(repo / SRC / "core/tokens.py", "MAX_TOKEN_LENGTH = 4096", "MAX_TOKEN_LENGTH = 2048")
+    edit(repo / SRC / "security/tokens.py", "MAX_TOKEN_LENGTH = 4096", "MAX_TOKEN_LENGTH = 2048")
     release(repo, "v1.1.0", "rampart 1.1.0: security fixes")
 
 
@@ -168,7 +168,7 @@ def test_t04_security_fix_reaches_an_edited_project(
     pyproject = (project / "pyproject.toml").read_text()
     assert '"pyjwt>=2.10.2"' in pyproject
     assert '"orjson>=3.10"' in pyproject
-    assert "MAX_TOKEN_LENGTH = 2048" in (pkg / "core/tokens.py").read_text()
+    assert "MAX_TOKEN_LENGTH = 2048" in (pkg / "security/tokens.py").read_text()
     assert not (project / ".pre-commit-config.yaml").exists(), "the owner's deletion stayed"
     assert {name: _digest(pkg / "extensions" / name) for name in extensions} == extensions
     assert _digest(project / ".env") == env_before, ".env and its secrets are untouched"
@@ -199,7 +199,7 @@ def test_t04_changed_answer_renders_the_new_variant(template_repo: Path, tmp_pat
 
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["rate_limit_store"] == "redis"
     assert "redis" in (project / "pyproject.toml").read_text()
-    assert "redis" in (project / "src/my_service/core/config.py").read_text().lower()
+    assert "RedisRateLimiter" in (project / "src/my_service/security/rate_limit_store.py").read_text()
     assert _digest(project / ".env") == env_before
     assert _leftovers(project) == []
     for check in (["ruff", "check", "--no-cache", "."], ["mypy", "--strict", "src", "tests"]):
@@ -257,3 +257,56 @@ def test_t04_rename_hook_is_idempotent(tmp_path: Path) -> None:
         subprocess.run(hook, check=True, capture_output=True)
         assert env.read_text() == "# settings\nexport NEW_NAME = 'a b'\nOLD_NAMES=keep\n"
     assert env.stat().st_mode & 0o777 == 0o600
+
+
+# Logs in as the admin over HTTP in-process with the project's own settings (.env); its last line is the status of
+# two logins and the prefix of the hash stored between them (the app's JSON logs come before it).
+LOGIN_TWICE = """
+import asyncio, sys
+import httpx
+from sqlalchemy import select
+from my_service.main import app
+from my_service.models import User
+
+async def main(email, password):
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            form = {"username": email, "password": password}
+            first = (await http.post("/api/v1/auth/login", data=form)).status_code
+            async with app.state.sessionmaker() as db:
+                stored = await db.scalar(select(User.hashed_password).where(User.email == email))
+            second = (await http.post("/api/v1/auth/login", data=form)).status_code
+    print(first, stored.split("$")[1], second)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+HASH_PREFIX = {"argon2": "argon2id", "bcrypt": "bcrypt-hmac", "scrypt": "scrypt"}
+
+
+@pytest.mark.parametrize(("before", "after"), [("argon2", "bcrypt"), ("scrypt", "argon2")])
+def test_c12_changing_the_hasher_on_update_keeps_every_account(
+    template_repo: Path, tmp_path: Path, before: str, after: str
+) -> None:
+    """C12: accounts made under the old hasher log in after `copier update -d password_hasher=...`, rehashed."""
+    project = render_project(template_repo, tmp_path / "project", {"password_hasher": before})
+    email, password = "owner@example.com", "a passphrase the owner chose long ago"
+    assert run(python("-m", "alembic", "upgrade", "head"), project).returncode == 0
+    created = subprocess.run(
+        python("-m", "my_service", "create-admin", "--email", email),
+        cwd=project,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+    )
+    assert created.returncode == 0, created.stderr
+
+    update(project, "v1.0.0", data={"password_hasher": after})
+
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["password_hasher"] == after
+    assert _leftovers(project) == []
+    login = run(python("-c", LOGIN_TWICE, email, password), project, env={"PYTHONPATH": str(project / "src")})
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert login.stdout.splitlines()[-1].split() == ["200", HASH_PREFIX[after], "200"], "in, rehashed, and in again"

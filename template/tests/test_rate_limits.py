@@ -1,15 +1,9 @@
 """E: rate limits on login, register and refresh, keyed by client address and by submitted username."""
 
-import uuid
-
 import anyio
 import httpx
 
-from support import API, PASSWORD, AppFactory, client_for, login, register
-
-
-def _email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+from support import API, PASSWORD, AppFactory, client_for, login, register, unique_email
 
 
 def _assert_throttled(response: httpx.Response) -> int:
@@ -25,7 +19,7 @@ def _assert_throttled(response: httpx.Response) -> int:
 async def test_e01_login_limit_per_client(make_app: AppFactory) -> None:
     app = await make_app(rate_limit_login="3/minute")
     async with client_for(app) as http, client_for(app, "127.0.0.2") as other:
-        email = _email()
+        email = unique_email()
         assert (await register(http, email)).status_code == 201
         for _ in range(3):
             assert (await login(http, email)).status_code == 200
@@ -41,10 +35,10 @@ async def test_e02_failed_logins_per_account_from_many_clients(make_app: AppFact
     addresses = [f"127.0.0.{n}" for n in range(10, 16)]
     clients = [client_for(app, address) for address in addresses]
     try:
-        victim, bystander = _email(), _email()
+        victim, bystander = unique_email(), unique_email()
         assert (await register(clients[0], victim)).status_code == 201
         assert (await register(clients[0], bystander)).status_code == 201
-        for target in (victim, f"ghost-{uuid.uuid4().hex[:8]}@example.com"):
+        for target in (victim, unique_email("ghost")):
             # One failure from each of three clients fills the account's window...
             for http in clients[:3]:
                 assert (await login(http, target, "wrong password, guessed")).status_code == 401
@@ -61,13 +55,41 @@ async def test_e02_failed_logins_per_account_from_many_clients(make_app: AppFact
             await http.aclose()
 
 
+async def test_e02_concurrent_guesses_at_one_username_stay_within_the_limit(make_app: AppFactory) -> None:
+    limit = 4
+    app = await make_app(rate_limit_login_account=f"{limit}/minute")
+    clients = [client_for(app, f"127.0.2.{n + 1}") for n in range(3 * limit)]
+    try:
+        victim = unique_email()
+        assert (await register(clients[0], victim)).status_code == 201
+        # Successful logins give their slot back: the window is still empty after more of them than it holds.
+        for http in clients[: limit + 1]:
+            assert (await login(http, victim)).status_code == 200
+
+        statuses = [0] * len(clients)
+
+        async def guess(index: int) -> None:
+            statuses[index] = (await login(clients[index], victim, f"guess number {index} at the password")).status_code
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(clients)):
+                group.start_soon(guess, index)
+        # All at once, from 3N clients: still N guesses get a password check, the others are refused before one.
+        assert statuses.count(401) == limit, statuses
+        assert statuses.count(429) == 2 * limit, statuses
+        assert (await login(clients[-1], victim, PASSWORD)).status_code == 429
+    finally:
+        for http in clients:
+            await http.aclose()
+
+
 async def test_e03_register_and_refresh_have_their_own_limits(make_app: AppFactory) -> None:
     app = await make_app(rate_limit_register="2/minute", rate_limit_login="2/minute", rate_limit_refresh="2/minute")
     async with client_for(app) as http:
-        first, second = _email(), _email()
+        first, second = unique_email(), unique_email()
         assert (await register(http, first)).status_code == 201
         assert (await register(http, second)).status_code == 201
-        _assert_throttled(await register(http, _email()))
+        _assert_throttled(await register(http, unique_email()))
 
         # Register's limit is spent, yet login still has its own budget.
         tokens = await login(http, first)
@@ -87,7 +109,7 @@ async def test_e03_register_and_refresh_have_their_own_limits(make_app: AppFacto
 async def test_e04_forwarded_for_believed_only_from_trusted_proxies(make_app: AppFactory) -> None:
     untrusted = await make_app(rate_limit_login="2/minute")
     async with client_for(untrusted) as http:
-        email = _email()
+        email = unique_email()
         assert (await register(http, email)).status_code == 201
         for n in range(2):
             response = await http.post(
@@ -106,7 +128,7 @@ async def test_e04_forwarded_for_believed_only_from_trusted_proxies(make_app: Ap
 
     proxied = await make_app(rate_limit_login="2/minute", trusted_proxies=["127.0.0.1"])
     async with client_for(proxied) as proxy:
-        email = _email()
+        email = unique_email()
         assert (await register(proxy, email)).status_code == 201
 
         async def via_proxy(forwarded_for: str) -> httpx.Response:
@@ -147,7 +169,7 @@ async def test_e04_forwarded_for_believed_only_from_trusted_proxies(make_app: Ap
 async def test_e06_login_works_again_after_the_window(make_app: AppFactory) -> None:
     app = await make_app(rate_limit_login="2/second")
     async with client_for(app) as http:
-        email = _email()
+        email = unique_email()
         assert (await register(http, email)).status_code == 201
         assert (await login(http, email)).status_code == 200
         assert (await login(http, email)).status_code == 200

@@ -4,12 +4,14 @@ Per-choice fixtures live beside this module, one plugin module per choice made a
 `rate_limit_store.py`, `secret_backend.py`); `conftest.py` loads them.
 """
 
+import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -69,3 +71,8 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -
 
 AppFactory = Callable[..., Awaitable[FastAPI]]
 AccountFactory = Callable[..., Awaitable[Account]]
+
+
+def audit_events(records: Iterable[logging.LogRecord]) -> list[dict[str, Any]]:
+    """The security events among log records (pytest's `caplog.records`): the fields of each record of the audit log."""
+    return [record.msg for record in records if record.name == "audit" and isinstance(record.msg, dict)]

@@ -7,7 +7,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from .defaults import PASSWORD_HASHER, PASSWORD_MIN_LENGTH, PROJECT_NAME, PROJECT_SLUG
+from .defaults import HASH_ALGORITHM, PASSWORD_MIN_LENGTH, PROJECT_NAME, PROJECT_SLUG
 
 CommaList = Annotated[list[str], NoDecode]
 PasswordAlgorithm = Literal["argon2", "bcrypt", "scrypt"]
@@ -41,7 +41,7 @@ class CoreSettings(BaseSettings):
     rate_limit_refresh: str = "30/minute"
 
     password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=12, le=64)
-    password_hasher: PasswordAlgorithm = PASSWORD_HASHER
+    password_hasher: PasswordAlgorithm = HASH_ALGORITHM
     password_pepper: SecretStr | None = None
 
     @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", mode="before")
