@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import VARIANTS
+from variants import VARIANTS
 
 CHECKLIST = {
     "A": 12,

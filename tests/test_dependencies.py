@@ -6,8 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
-from conftest import VARIANTS
 from packaging.requirements import Requirement
+from variants import VARIANTS
 
 BANNED = {"python-jose", "passlib", "jose"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import render, run
+from helpers import render, run
 
 PASSWORD = "a long and uncommon passphrase 7"
 

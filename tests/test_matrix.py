@@ -4,7 +4,8 @@ import itertools
 from typing import Any
 
 import yaml
-from conftest import PAIRWISE, TEMPLATE, VARIANTS
+from helpers import TEMPLATE
+from variants import PAIRWISE, VARIANTS
 
 AXES = ("database", "secret_backend", "rate_limit_store", "password_hasher")
 

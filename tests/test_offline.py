@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE, render
+from helpers import TEMPLATE, render
 
 
 def test_t05_copy_works_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

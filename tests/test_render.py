@@ -5,8 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import VARIANTS, python, run
+from helpers import python, run
 from services import Services
+from variants import VARIANTS
 
 # A Jinja expression, statement or comment; GitHub Actions' own `${{ ... }}` is not one.
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{\s*[A-Za-z_(\[]|\{%|%\}|\{#|#\}")

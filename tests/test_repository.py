@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import TEMPLATE, python, run
+from helpers import TEMPLATE, python, run
 
 
 def _readme_commands() -> list[str]:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import render
+from helpers import render
 
 SECRET_LINE = re.compile(r"^(SECRET_KEY|PASSWORD_PEPPER)=(.*)$", re.MULTILINE)
 

@@ -16,8 +16,8 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from conftest import TEMPLATE, python, run
 from copier.errors import UnsafeTemplateError
+from helpers import TEMPLATE, python, run
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "rampart tests",

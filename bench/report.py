@@ -1,0 +1,285 @@
+"""What a run reports: the medians and ratios against their targets, the tables, bench/results/latest.json and the
+figures section of bench/README.md, with the versions and commit they were measured on.
+
+Kept apart from the measuring so that the figures a run writes are computed in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common import API, BENCH_DIR, ME_PATH, REPO, log
+from latency import LOGIN_CLIENTS
+from servers import Target, server_options
+
+RESULTS = BENCH_DIR / "results"
+README_MARKER = "bench:results"
+
+# Targets of the issue: whole stack / stack off >= 0.90, whole stack / hand-written >= 1.0, health p95 <= 50 ms.
+RATIO_TARGETS = {("stack", "stack_off"): 0.90, ("stack", "baseline"): 1.0}
+HEALTH_P95_TARGET_MS = 50.0
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def summarize(targets: dict[str, Target], health: dict[str, Any]) -> dict[str, Any]:
+    medians = {name: median([r["requests_per_second"] for r in t.rounds]) for name, t in targets.items()}
+    cpu = {
+        name: median([r["server_cpu_us_per_request"] for r in t.rounds if "server_cpu_us_per_request" in r])
+        for name, t in targets.items()
+    }
+    ratios = []
+    for (numerator, denominator), goal in [*RATIO_TARGETS.items(), (("stack", "ceiling"), None)]:
+        # pair the rounds that both ran (on PostgreSQL, each ratio comes from its own phase)
+        by_round = {r["round"]: r for r in targets[denominator].rounds}
+        paired = [
+            a["requests_per_second"] / by_round[a["round"]]["requests_per_second"]
+            for a in targets[numerator].rounds
+            if a["round"] in by_round
+        ]
+        value = median(paired)  # each round's pair ran seconds apart, so drift cancels within a pair
+        ratios.append(
+            {
+                "name": f"{numerator} / {denominator}",
+                "value": round(value, 3),
+                "ratio_of_medians": round(medians[numerator] / medians[denominator], 3),
+                # the throughput ratio that the server's CPU time per request implies (less sensitive to other load)
+                "cpu_implied": round(cpu[denominator] / cpu[numerator], 3),
+                "per_round_min": round(min(paired), 3),
+                "per_round_max": round(max(paired), 3),
+                "target": goal,
+                "pass": None if goal is None else value >= goal,
+            }
+        )
+    p95 = health["under_login_load"]["latency_ms"]["p95"]
+    return {
+        "requests_per_second": medians,
+        "ratios": ratios,
+        "health_live_p95_ms": p95,
+        "health_pass": p95 <= HEALTH_P95_TARGET_MS,
+    }
+
+
+def report(targets: dict[str, Target], health: dict[str, Any], summary: dict[str, Any], info: dict[str, Any]) -> str:
+    """The Markdown tables of a run: throughput, ratios, health under login load, PostgreSQL connections."""
+    lines = [
+        *throughput_table(targets, summary, info),
+        *ratio_table(summary),
+        *health_table(health, summary),
+        *(line for phase in info.get("pool", []) for line in pool_table(targets, phase, info)),
+    ]
+    return "\n".join(lines)
+
+
+def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: dict[str, Any]) -> list[str]:
+    backend = ""
+    if info["database"] != "sqlite" or info["rate_limit_store"] != "memory":
+        backend = f"database {info['database']}, rate-limit store {info['rate_limit_store']}, "
+    lines = [
+        f"GET {ME_PATH}, {backend}{info['load_generator']}, {info['rounds']} rounds x {info['duration']} s per "
+        f"target, {info['server']}; load average before the run {info['load_average_before']:.2f}",
+        "",
+        "| target | what | req/s (median) | min - max | p50 ms | p99 ms | server CPU us/req |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for name, target in targets.items():
+        p50 = median([r["latency_ms"]["p50"] for r in target.rounds])
+        p99 = median([r["latency_ms"]["p99"] for r in target.rounds])
+        rates = [r["requests_per_second"] for r in target.rounds]
+        cpu = median([r["server_cpu_us_per_request"] for r in target.rounds if "server_cpu_us_per_request" in r])
+        rps = summary["requests_per_second"][name]
+        lines.append(
+            f"| {name} | {target.description} | {rps:.0f} | {min(rates):.0f} - {max(rates):.0f} | {p50:.2f} | "
+            f"{p99:.2f} | {cpu:.0f} |"
+        )
+    return lines
+
+
+def ratio_table(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "| ratio | median of round ratios | per-round range | ratio of medians | from CPU/req | target | result |",
+        "| --- | ---: | --- | ---: | ---: | --- | --- |",
+    ]
+    for ratio in summary["ratios"]:
+        goal = f">= {ratio['target']:.2f}" if ratio["target"] is not None else "reference"
+        verdict = "" if ratio["pass"] is None else ("PASS" if ratio["pass"] else "FAIL")
+        spread = f"{ratio['per_round_min']:.3f} - {ratio['per_round_max']:.3f}"
+        lines.append(
+            f"| {ratio['name']} | {ratio['value']:.3f} | {spread} | {ratio['ratio_of_medians']:.3f} | "
+            f"{ratio['cpu_implied']:.3f} | {goal} | {verdict} |"
+        )
+    return lines
+
+
+def health_table(health: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    loaded = health["under_login_load"]
+    idle = health["idle"]["latency_ms"]
+    logins = health["logins"]
+    login_codes = ", ".join(f"{code}: {count}" for code, count in sorted(logins["statuses"].items()))
+    return [
+        "",
+        f"GET /health/live while {LOGIN_CLIENTS} clients loop POST {API}/auth/login (production hashing, "
+        f"{logins['requests_per_second']:.1f} logins/s, statuses {login_codes}), one probe every 20 ms:",
+        "",
+        "| probe | samples | p50 ms | p95 ms | p99 ms | max ms | target | result |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        f"| idle | {health['idle']['requests']} | {idle['p50']:.2f} | {idle['p95']:.2f} | {idle['p99']:.2f} | "
+        f"{idle['max']:.2f} | | |",
+        f"| under login load | {loaded['requests']} | {loaded['latency_ms']['p50']:.2f} | "
+        f"{loaded['latency_ms']['p95']:.2f} | {loaded['latency_ms']['p99']:.2f} | {loaded['latency_ms']['max']:.2f} | "
+        f"p95 <= {HEALTH_P95_TARGET_MS:.0f} ms | {'PASS' if summary['health_pass'] else 'FAIL'} |",
+    ]
+
+
+def pool_table(targets: dict[str, Target], phase: dict[str, Any], info: dict[str, Any]) -> list[str]:
+    before, after = phase["before"]["per_target"], phase["after"]["per_target"]
+    names = [name for name in targets if before.get(name) is not None]
+    return [
+        "",
+        f"PostgreSQL connections held after the warm-up and after the {info['rounds']} rounds of "
+        f"{', '.join(names)} (DATABASE_POOL_SIZE {info['pool_size']}): "
+        f"{phase['sessions_opened_during_rounds']} sessions opened and {phase['backends_closed']} closed "
+        "during the rounds",
+        "",
+        "| target | before | after |",
+        "| --- | ---: | ---: |",
+        *(f"| {name} | {before[name]} | {after[name]} |" for name in names),
+        f"| bench database (pg_stat_activity) | {len(phase['before']['backends'])} | "
+        f"{len(phase['after']['backends'])} |",
+    ]
+
+
+def update_readme(table: str, info: dict[str, Any]) -> None:
+    readme = BENCH_DIR / "README.md"
+    text = readme.read_text()
+    marker = README_MARKER
+    if info["database"] != "sqlite" or info["rate_limit_store"] != "memory":
+        marker += f":{info['database']}+{info['rate_limit_store']}"
+    start, finish = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in text or finish not in text:
+        raise SystemExit(f"bench: {readme} has no {start} ... {finish} section")
+    head, _, rest = text.partition(start)
+    _, _, end = rest.partition(finish)
+    block = (
+        f"{start}\nMeasured {info['finished'][:10]} on {info['machine']} with\n"
+        f"`{info['command']}`:\n\n{table}\n{finish}"
+    )
+    readme.write_text(head + block + end)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    names = ("fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "pyjwt")
+    for name in (*names, "uvloop"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+def git_describe() -> str:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("+uncommitted" if dirty else "")
+    return "unknown"
+
+
+def run_info(
+    args: argparse.Namespace, command: str, load_before: float, load_generator: str, pool: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """How, where and on what the run was measured, as latest.json and the README section record it."""
+    info = {
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "git": git_describe(),
+        "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "versions": versions(),
+        "server": "uvicorn, 1 worker, " + " ".join(server_options()),
+        "load_generator": load_generator,
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "connections": args.connections,
+        "load_average_before": load_before,
+        "database": args.database,
+        "rate_limit_store": args.rate_limit_store,
+    }
+    if pool:
+        info |= {"pool": pool, "pool_size": os.environ.get("DATABASE_POOL_SIZE", "32 (default)")}
+    return info
+
+
+def publish(
+    targets: dict[str, Target],
+    health: dict[str, Any],
+    summary: dict[str, Any],
+    info: dict[str, Any],
+    readme: bool,
+) -> None:
+    """Print the tables, write bench/results/latest.json and, when asked, the figures section of bench/README.md."""
+    table = report(targets, health, summary, info)
+    if info["load_average_before"] > 0.5:
+        log(
+            f"the load average was {info['load_average_before']:.2f} before the run: other work shares the CPUs, "
+            "expect noise"
+        )
+    print()
+    print(table)
+    print()
+    latest = write_results(targets, health, summary, info)
+    log(f"wrote {latest.relative_to(REPO)}")
+    if readme:
+        update_readme(table, info)
+        log("updated bench/README.md")
+
+
+def write_results(
+    targets: dict[str, Target], health: dict[str, Any], summary: dict[str, Any], info: dict[str, Any]
+) -> Path:
+    """bench/results/latest.json: the run's info and summary, every round of every target, the health probes."""
+    RESULTS.mkdir(exist_ok=True)
+    latest = RESULTS / "latest.json"
+    latest.write_text(
+        json.dumps(
+            {
+                "info": info,
+                "summary": summary,
+                "targets": {
+                    n: {"description": t.description, "app": t.app, "rounds": t.rounds} for n, t in targets.items()
+                },
+                "health": health,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return latest
+
+
+def passed(summary: dict[str, Any]) -> bool:
+    """Every ratio with a target meets it, and so does the health probe."""
+    return all(r["pass"] is not False for r in summary["ratios"]) and summary["health_pass"]

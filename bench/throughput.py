@@ -1,0 +1,99 @@
+"""The throughput half of the bench: GET /api/v1/users/me on every target, in interleaved rounds.
+
+Each round drives every target in turn (in a rotating order), so that drift on the machine hits every target
+alike; the ratios of report.py pair the targets round by round. A preflight first makes sure that every target
+answers the same thing and that only the whole stack runs the security middleware.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import EMAIL, log
+from databases import churn, pg_connections
+from load import LoadGenerator
+from servers import Target, cpu_seconds, register_and_login, serve_only
+
+PG_PHASE_BASELINE = ["stack", "baseline", "ceiling"]
+PG_PHASE_STACK_OFF = ["stack", "stack_off", "ceiling"]
+
+
+def measure_throughput(
+    generator: LoadGenerator,
+    targets: dict[str, Target],
+    env: dict[str, str],
+    workdir: Path,
+    password: str,
+    args: argparse.Namespace,
+    pg_database: str | None,
+) -> list[dict[str, Any]]:
+    """Run the rounds, phase by phase; return the PostgreSQL connection churn of each phase (none on SQLite)."""
+    token = ""
+    pool: list[dict[str, Any]] = []
+    # On PostgreSQL three warm pools of 32 (+ 8 overflow) connections would not fit the server's default
+    # max_connections of 100, so the comparison runs in two phases of interleaved rounds, each with two pools.
+    phases = [list(targets)] if pg_database is None else [PG_PHASE_BASELINE, PG_PHASE_STACK_OFF]
+    for phase_number, phase in enumerate(phases):
+        serve_only(targets, phase, env, workdir)
+        log(f"servers up: {', '.join(f'{n}@{targets[n].port}' for n in phase)}")
+        token = token or register_and_login(targets["stack"], password)
+        preflight({name: targets[name] for name in phase}, token)
+        log(f"load generator: {generator.name}; warming up")
+        for name in phase:
+            generator.run(targets[name].url, token, 1 if args.quick else 2)
+        pool_before = pg_connections(pg_database, targets) if pg_database is not None else None
+        run_rounds(generator, {name: targets[name] for name in phase}, token, args, phase_number)
+        if pg_database is not None and pool_before is not None:
+            pool.append(churn(pool_before, pg_connections(pg_database, targets)))
+            log(f"PostgreSQL sessions opened during the rounds: {pool[-1]['sessions_opened_during_rounds']}")
+    return pool
+
+
+def run_rounds(
+    generator: LoadGenerator, targets: dict[str, Target], token: str, args: argparse.Namespace, phase: int
+) -> None:
+    """Drive every target in turn for `args.rounds` rounds; each result is tagged with its phase and round."""
+    order = list(targets)
+    for round_number in range(args.rounds):
+        shift = round_number % len(order)  # rotate the order too, so no target always follows the same one
+        for name in order[shift:] + order[:shift]:
+            cpu_before = cpu_seconds(targets[name])
+            result = generator.run(targets[name].url, token, args.duration)
+            cpu_after = cpu_seconds(targets[name])
+            if cpu_before is not None and cpu_after is not None and result["requests"]:
+                result["server_cpu_us_per_request"] = round(1e6 * (cpu_after - cpu_before) / result["requests"], 1)
+            if result["non_2xx"] or result["errors"]:
+                raise SystemExit(f"bench: {name} had {result['non_2xx']} non-2xx and {result['errors']} errors")
+            result["round"] = f"{phase}:{round_number}"
+            targets[name].rounds.append(result)
+        if (round_number + 1) % 5 and round_number + 1 != args.rounds:
+            continue
+        log(
+            f"round {round_number + 1}/{args.rounds}: "
+            + ", ".join(f"{n} {t.rounds[-1]['requests_per_second']:.0f}" for n, t in targets.items())
+        )
+
+
+def preflight(targets: dict[str, Target], token: str) -> None:
+    """Each target answers 200 with the right body; the stack sends its security headers, stack-off does not."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for target in targets.values():
+        response = httpx.get(target.url, headers=auth, timeout=10.0)
+        if response.status_code != 200 or response.json().get("email") != EMAIL:
+            raise SystemExit(f"bench: {target.name} answered {response.status_code}: {response.text[:200]}")
+        if target.name in ("stack", "stack_off"):
+            bad = httpx.get(target.url, headers={"Authorization": "Bearer not-a-token"}, timeout=10.0)
+            if bad.status_code != 401:
+                raise SystemExit(f"bench: {target.name} accepted a bad token ({bad.status_code})")
+    stack = httpx.get(targets["stack"].url, headers=auth, timeout=10.0).headers
+    for header in ("content-security-policy", "strict-transport-security", "x-request-id", "cache-control"):
+        if header not in stack:
+            raise SystemExit(f"bench: the whole stack answered without {header}")
+    if "stack_off" not in targets:
+        return
+    stack_off = httpx.get(targets["stack_off"].url, headers=auth, timeout=10.0).headers
+    if "content-security-policy" in stack_off or "x-request-id" in stack_off:
+        raise SystemExit("bench: stack_off still runs the security middleware")
