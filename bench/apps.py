@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 PACKAGE = os.environ.get("BENCH_PACKAGE", "my_service")
 
@@ -22,11 +21,12 @@ _main = importlib.import_module(f"{PACKAGE}.main")
 SECURITY_MIDDLEWARE: frozenset[Any] = frozenset(
     {
         importlib.import_module(f"{PACKAGE}.middleware.security_headers").SecurityHeadersMiddleware,
-        importlib.import_module(f"{PACKAGE}.middleware.request_context").RequestContextMiddleware,
+        importlib.import_module(f"{PACKAGE}.middleware.proxy_headers").ProxyHeadersMiddleware,
+        importlib.import_module(f"{PACKAGE}.middleware.request_id").RequestIdMiddleware,
+        importlib.import_module(f"{PACKAGE}.middleware.error_boundary").ErrorBoundaryMiddleware,
         importlib.import_module(f"{PACKAGE}.middleware.trusted_host").TrustedHostMiddleware,
         importlib.import_module(f"{PACKAGE}.middleware.body_limit").BodySizeLimitMiddleware,
         CORSMiddleware,
-        ProxyHeadersMiddleware,
     }
 )
 

@@ -50,7 +50,7 @@ class Backends:
             log(f"creating the PostgreSQL database {self.pg_database}")
             pg_admin(f'CREATE DATABASE "{self.pg_database}"')
             env["DATABASE_URL"] = f"postgresql+asyncpg://postgres@{HOST}:{PG_PORT}/{self.pg_database}"
-            env["DATABASE_SSL_MODE"] = "disable"  # loopback: nothing to encrypt (deploy check D012 agrees)
+            env["DATABASE_SSL_MODE"] = "disable"  # loopback: nothing to encrypt (deploy check deploy.E012 agrees)
         if self.redis_prefix is not None:
             env |= {"REDIS_URL": REDIS_URL, "RATE_LIMIT_KEY_PREFIX": self.redis_prefix}
         return env

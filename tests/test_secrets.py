@@ -39,9 +39,12 @@ def test_t01_secrets_only_in_ignored_env(tmp_path: Path) -> None:
     assert not {"secret_key", "password_pepper"} & set(answers)
 
 
-def test_t01_pepper_only_where_the_hasher_uses_one(tmp_path: Path) -> None:
+def test_t01_every_hasher_gets_a_pepper_so_that_it_can_change_to_bcrypt(tmp_path: Path) -> None:
+    """C12 on update needs no new secret: argon2 and scrypt projects get PASSWORD_PEPPER too, in the same places."""
     project = render(tmp_path / "argon2")
-    assert set(_secrets(project)) == {"SECRET_KEY"}
+    assert set(_secrets(project)) == {"SECRET_KEY", "PASSWORD_PEPPER"}
+    files = render(tmp_path / "files", {"secret_backend": "file", "password_hasher": "scrypt"})
+    assert sorted(path.name for path in (files / "secrets").iterdir()) == ["PASSWORD_PEPPER", "SECRET_KEY"]
 
 
 def test_t02_each_render_gets_new_256_bit_secrets(tmp_path: Path) -> None:

@@ -1,1 +1,25 @@
-"""The database layer: table base (`base.py`), the engine of this project's database (`engine.py`), sessions."""
+"""The database layer: the table base (`base.py`), the engine of this project's database (`engine.py`), sessions.
+
+Each database the template supports has its own `engine.py`; `DatabaseEngine` states what every one of them offers.
+"""
+
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..settings import Settings
+
+
+@runtime_checkable
+class DatabaseEngine(Protocol):
+    """The module `engine.py`, whichever database it is for."""
+
+    def create_engine(self, settings: Settings) -> AsyncEngine:
+        """The app's engine, with the pool and timeouts the settings ask for."""
+
+    def create_migration_engine(self, settings: Settings) -> AsyncEngine:
+        """Alembic's engine: like the app's, without limits a long migration would hit."""
+
+    def is_unavailable(self, exc: DBAPIError) -> bool:
+        """Whether the error means the database cannot serve now (503), as opposed to a bug (500)."""

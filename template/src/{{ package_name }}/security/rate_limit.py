@@ -9,7 +9,7 @@ counters: in process memory, or in a Redis shared by every process.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from limits import RateLimitItem, parse
 
@@ -64,6 +64,7 @@ class LoginAttempt:
         await self._end(self._succeeded)
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     """What routes use of a rate-limit store, whichever this project was rendered with."""
 

@@ -1,0 +1,1 @@
+"""What the service tells its operators: JSON logs, audit events, and the id of the request being served."""

@@ -1,0 +1,1 @@
+"""Security controls: tokens, password hashing and policy, server-side sessions, rate limits."""
