@@ -5,6 +5,7 @@ from typing import Annotated, Literal, Self
 
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode
 
 from .defaults import HASH_ALGORITHM, PASSWORD_MIN_LENGTH, PROJECT_NAME, PROJECT_SLUG
@@ -81,8 +82,8 @@ class CoreSettings(BaseSettings):
             )
             raise ValueError(msg)
         if self.password_hasher in PEPPERED_ALGORITHMS and self.password_pepper is None:
-            msg = "PASSWORD_PEPPER is required when PASSWORD_HASHER is bcrypt"
-            raise ValueError(msg)
+            # Typed "missing" so that the error says where the pepper was looked for (load_settings).
+            raise PydanticCustomError("missing", "PASSWORD_PEPPER is required when PASSWORD_HASHER is bcrypt")
         if (
             self.password_pepper is not None
             and len(self.password_pepper.get_secret_value().encode()) < MIN_SECRET_BYTES
