@@ -2,7 +2,9 @@
 
 An access token names its session (`sid`); every authenticated request checks user and session in one query.
 A refresh token is single-use: using one marks it used and issues its successor in the same family. Presenting
-a used one again means it was copied, so the whole family is revoked.
+a used one again means it was copied, so the whole family is revoked. A session whose latest refresh token lies
+unused for longer than the idle timeout (REFRESH_TOKEN_IDLE_TIMEOUT_SECONDS) ends when it is next presented, even
+inside its absolute expiry; the check is made on refresh only, so authenticated requests cost nothing more.
 """
 
 import uuid
@@ -16,11 +18,21 @@ from ..models import AuthSession, RefreshToken, User, utcnow
 from .tokens import hash_refresh_token, new_refresh_token
 
 
-class RefreshTokenReusedError(Exception):
+class RefreshRefusedError(Exception):
+    """A refresh token that names a session, refused for a reason worth an audit event; the session is revoked."""
+
     def __init__(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         super().__init__()
         self.user_id = user_id
         self.session_id = session_id
+
+
+class RefreshTokenReusedError(RefreshRefusedError):
+    """A refresh token presented a second time: it was copied, so its whole family is revoked."""
+
+
+class SessionIdleError(RefreshRefusedError):
+    """The refresh token lay unused for longer than the idle timeout: its session is over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +70,12 @@ async def user_for_access(db: AsyncSession, user_id: uuid.UUID, session_id: uuid
     return (await db.execute(_USER_FOR_ACCESS, parameters)).scalar_one_or_none()
 
 
-async def rotate(db: AsyncSession, presented: str) -> tuple[User, IssuedSession] | None:
-    """Exchange a refresh token for its successor; None when it is unknown, expired or its session is over."""
+async def rotate(db: AsyncSession, presented: str, *, idle_timeout_seconds: int) -> tuple[User, IssuedSession] | None:
+    """Exchange a refresh token for its successor; None when it is unknown, expired or its session is over.
+
+    Raises `RefreshTokenReusedError` for a used token and `SessionIdleError` for one unused longer than
+    `idle_timeout_seconds`, after revoking the session (the caller commits).
+    """
     now = utcnow()
     row = (
         await db.execute(
@@ -74,6 +90,10 @@ async def rotate(db: AsyncSession, presented: str) -> tuple[User, IssuedSession]
     token, session, user = row
     if session.revoked_at is not None or not user.is_active or token.expires_at <= now:
         return None
+    # A used token is checked for reuse below whatever its age: theft outranks idleness.
+    if token.used_at is None and now - token.created_at >= timedelta(seconds=idle_timeout_seconds):
+        await revoke_sessions(db, AuthSession.id == session.id)
+        raise SessionIdleError(user.id, session.id)
     claimed = await db.execute(
         update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))

@@ -2,6 +2,8 @@
 
 Access tokens are HS256 JWTs (RFC 8725): the algorithm is pinned, header `typ` is `at+jwt`, and exp, iat, nbf,
 aud, iss, sub, sid and jti are all required. Key-locating headers (`kid`, `jwk`, `jku`, `x5u`) are never read.
+The NumericDate claims must be integers, as this service issues them (PyJWT alone takes floats and numeric
+strings), and `exp - iat` at most ACCESS_TOKEN_TTL_SECONDS plus the leeway: a token cannot outlive the TTL.
 Refresh tokens are 256-bit random strings that only their holder has: the database keeps their SHA-256.
 """
 
@@ -42,6 +44,7 @@ class TokenService:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl_seconds
+        self._max_lifetime = self.access_ttl + LEEWAY_SECONDS
         self._decoder = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
 
     def issue_access_token(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
@@ -73,6 +76,10 @@ class TokenService:
             if decoded["header"].get("typ") != ACCESS_JWT_TYP:
                 raise InvalidTokenError
             payload = decoded["payload"]
+            iat, nbf, exp = payload["iat"], payload["nbf"], payload["exp"]
+            # `type(...) is int`, not isinstance: a JSON `true` is a bool, which Python counts as an int.
+            if type(iat) is not int or type(nbf) is not int or type(exp) is not int or exp - iat > self._max_lifetime:
+                raise InvalidTokenError
             return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]))
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidTokenError from exc

@@ -30,6 +30,9 @@ class CoreSettings(BaseSettings):
     jwt_audience: str = f"{PROJECT_SLUG}-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=1_209_600, ge=300, le=31_536_000)
+    # ASVS 5.0 7.3.1: a refresh token not used for this long is refused, and its session ends. Left unset, it is
+    # capped at REFRESH_TOKEN_TTL_SECONDS; set, it must lie between ACCESS_TOKEN_TTL_SECONDS and that.
+    refresh_token_idle_timeout_seconds: int = Field(default=86_400, ge=300, le=31_536_000)
 
     allowed_hosts: CommaList = ["localhost", "127.0.0.1"]
     cors_origins: CommaList = []
@@ -89,6 +92,22 @@ class CoreSettings(BaseSettings):
             and len(self.password_pepper.get_secret_value().encode()) < MIN_SECRET_BYTES
         ):
             msg = f"PASSWORD_PEPPER must be at least {MIN_SECRET_BYTES} bytes"
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
+    def _idle_timeout_fits_lifetimes(self) -> Self:
+        idle, absolute = self.refresh_token_idle_timeout_seconds, self.refresh_token_ttl_seconds
+        if "refresh_token_idle_timeout_seconds" not in self.model_fields_set:
+            self.refresh_token_idle_timeout_seconds = min(idle, absolute)
+        elif idle > absolute:
+            msg = f"REFRESH_TOKEN_IDLE_TIMEOUT_SECONDS ({idle}) exceeds REFRESH_TOKEN_TTL_SECONDS ({absolute})"
+            raise ValueError(msg)
+        elif idle < self.access_token_ttl_seconds:
+            msg = (
+                f"REFRESH_TOKEN_IDLE_TIMEOUT_SECONDS ({idle}) is shorter than ACCESS_TOKEN_TTL_SECONDS "
+                f"({self.access_token_ttl_seconds}): a client refreshing when its access token expires would be refused"
+            )
             raise ValueError(msg)
         return self
 

@@ -7,10 +7,13 @@ start in production while any of them fails.
 import ipaddress
 from collections.abc import Callable
 
+from limits import parse_many
+
 from . import Settings
 from .checks import Finding
 from .database import CHECKS as DATABASE_CHECKS
 from .rate_limit_store import CHECKS as RATE_LIMIT_STORE_CHECKS
+from .secret_backend import CHECKS as SECRET_BACKEND_CHECKS
 
 WELL_KNOWN_SECRETS = frozenset(
     {
@@ -77,9 +80,25 @@ def _hosts(settings: Settings) -> Finding | None:
     return None
 
 
-def _cors(settings: Settings) -> Finding | None:
+def _host_wildcards(settings: Settings) -> Finding | None:
+    """`*.com` lets every site under a top-level domain through, which is as good as `*`."""
+    broad = [host for host in settings.allowed_hosts if host.startswith("*.") and "." not in host[2:].strip(".")]
+    if broad:
+        return Finding(
+            "deploy.E013",
+            f"ALLOWED_HOSTS has wildcards over a whole top-level domain: {', '.join(broad)}.",
+            "name your own domain, e.g. *.example.com, or list the host names.",
+        )
+    return None
+
+
+def _cors_wildcard(settings: Settings) -> Finding | None:
     if "*" in settings.cors_origins:
         return Finding("deploy.E006", "CORS_ORIGINS contains '*'.", "list exact origins, e.g. https://app.example.com.")
+    return None
+
+
+def _cors_plain_http(settings: Settings) -> Finding | None:
     plain = [origin for origin in settings.cors_origins if origin.startswith("http://")]
     if plain:
         return Finding(
@@ -88,14 +107,39 @@ def _cors(settings: Settings) -> Finding | None:
     return None
 
 
+def _cors_null(settings: Settings) -> Finding | None:
+    """Sandboxed iframes, `data:` pages and local files all send `Origin: null`: allowing it allows them all."""
+    if any(origin.lower() == "null" for origin in settings.cors_origins):
+        return Finding(
+            "deploy.E014",
+            "CORS_ORIGINS contains 'null', which any sandboxed page or local file can send.",
+            "remove 'null'; list the https:// origins of your front ends.",
+        )
+    return None
+
+
+# A trusted network wider than this, holding Internet addresses, lets whoever is in it choose a client address.
+WIDEST_PUBLIC_PROXY_PREFIX = {4: 16, 6: 32}
+
+
+def _covers_the_internet(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    if network.prefixlen == 0:
+        return True
+    internal = network.is_private or network.is_loopback or network.is_link_local
+    return not internal and network.prefixlen < WIDEST_PUBLIC_PROXY_PREFIX[network.version]
+
+
 def _proxies(settings: Settings) -> Finding | None:
-    for entry in settings.trusted_proxies:
-        if ipaddress.ip_network(entry, strict=False).prefixlen == 0:
-            return Finding(
-                "deploy.E009",
-                f"TRUSTED_PROXIES contains {entry}: every client may choose its own address.",
-                "list only your load balancer's addresses.",
-            )
+    broad = [
+        entry for entry in settings.trusted_proxies if _covers_the_internet(ipaddress.ip_network(entry, strict=False))
+    ]
+    if broad:
+        return Finding(
+            "deploy.E009",
+            f"TRUSTED_PROXIES covers large parts of the Internet ({', '.join(broad)}): clients there may choose "
+            "their own address.",
+            "list only your load balancers' addresses or their private network.",
+        )
     return None
 
 
@@ -117,18 +161,78 @@ def _database_echo(settings: Settings) -> Finding | None:
     return None
 
 
+# What a production deployment needs at most; anything above is a limit that no longer limits.
+RATE_LIMIT_CEILINGS = {
+    "rate_limit_login": "60/minute",
+    "rate_limit_login_account": "100/15 minutes",
+    "rate_limit_register": "100/hour",
+    "rate_limit_refresh": "300/minute",
+}
+MAX_BODY_BYTES_CEILING = 1_048_576
+VERBOSE_LOG_LEVELS = frozenset({"DEBUG", "NOTSET"})
+
+
+def _log_level(settings: Settings) -> Finding | None:
+    """At DEBUG, libraries log what the app never would: SQL statements with their parameters, headers, bodies."""
+    if settings.log_level.upper() in VERBOSE_LOG_LEVELS:
+        return Finding(
+            "deploy.E015",
+            f"LOG_LEVEL is {settings.log_level}: libraries log SQL parameters, headers and request data.",
+            "set LOG_LEVEL=INFO (or WARNING).",
+        )
+    return None
+
+
+def _per_second(limit: str) -> float:
+    return max(item.amount / item.get_expiry() for item in parse_many(limit))
+
+
+def _rate_limits(settings: Settings) -> Finding | None:
+    loose = [
+        f"{name.upper()}={getattr(settings, name)}"
+        for name, ceiling in RATE_LIMIT_CEILINGS.items()
+        if _per_second(getattr(settings, name)) > _per_second(ceiling)
+    ]
+    if loose:
+        return Finding(
+            "deploy.E016",
+            f"Rate limits too loose to stop guessing or flooding: {', '.join(loose)}.",
+            "keep each at or below its default's order: "
+            + ", ".join(f"{name.upper()}={ceiling}" for name, ceiling in RATE_LIMIT_CEILINGS.items())
+            + ".",
+        )
+    return None
+
+
+def _body_cap(settings: Settings) -> Finding | None:
+    if settings.max_body_bytes > MAX_BODY_BYTES_CEILING:
+        return Finding(
+            "deploy.E017",
+            f"MAX_BODY_BYTES is {settings.max_body_bytes}: every JSON route parses bodies that large.",
+            f"keep MAX_BODY_BYTES at {MAX_BODY_BYTES_CEILING} or less (the default is 65536).",
+        )
+    return None
+
+
 CHECKS: tuple[Callable[[Settings], Finding | None], ...] = (
     _environment,
     _secret_key,
     _debug,
     _docs,
     _hosts,
-    _cors,
+    _host_wildcards,
+    _cors_wildcard,
+    _cors_plain_http,
+    _cors_null,
     _proxies,
     _token_lifetime,
     _database_echo,
+    _log_level,
+    _rate_limits,
+    _body_cap,
     *DATABASE_CHECKS,
     *RATE_LIMIT_STORE_CHECKS,
+    *SECRET_BACKEND_CHECKS,
 )
 
 

@@ -11,6 +11,7 @@ from ...security.password_policy import MAX_PASSWORD_LENGTH
 from ...security.sessions import (
     IssuedSession,
     RefreshTokenReusedError,
+    SessionIdleError,
     revoke_refresh_family,
     revoke_session,
     revoke_user_sessions,
@@ -73,14 +74,24 @@ async def login(
 
 @router.post("/refresh", response_model=TokenPair, openapi_extra=PUBLIC)
 async def refresh(
-    body: RefreshIn, db: DbSession, tokens: TokensDep, limiter: RateLimiterDep, client: ClientAddress
+    body: RefreshIn,
+    db: DbSession,
+    tokens: TokensDep,
+    limiter: RateLimiterDep,
+    client: ClientAddress,
+    settings: SettingsDep,
 ) -> TokenPair:
     await limiter.hit(limiter.limits.refresh, "refresh", client)
     try:
-        rotated = await rotate(db, body.refresh_token)
+        rotated = await rotate(db, body.refresh_token, idle_timeout_seconds=settings.refresh_token_idle_timeout_seconds)
     except RefreshTokenReusedError as reuse:
         await db.commit()
         record(AuditEvent.AUTHN_TOKEN_REUSE, user_id=reuse.user_id, client=client, session_id=str(reuse.session_id))
+        raise INVALID_REFRESH from None
+    except SessionIdleError as idle:
+        await db.commit()
+        session_id = str(idle.session_id)
+        record(AuditEvent.SESSION_EXPIRED, user_id=idle.user_id, client=client, session_id=session_id, reason="idle")
         raise INVALID_REFRESH from None
     if rotated is None:
         raise INVALID_REFRESH
