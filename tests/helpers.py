@@ -12,6 +12,12 @@ from typing import Any
 import copier
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "rampart tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "rampart tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
 
 
 def render(destination: Path, answers: dict[str, Any] | None = None, **options: Any) -> Path:
@@ -46,3 +52,15 @@ def run(
 
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def release(repo: Path, version: str, message: str) -> None:
+    """Commit everything in a throwaway template repository and tag it, as a maintainer releases."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    git(repo, "tag", version)

@@ -17,26 +17,9 @@ import copier
 import pytest
 import yaml
 from copier.errors import UnsafeTemplateError
-from helpers import TEMPLATE, python, run
+from helpers import TEMPLATE, git, python, release, run
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "rampart tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.com",
-    "GIT_COMMITTER_NAME": "rampart tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.com",
-}
 SRC = Path("template/src/{{ package_name }}")
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
-
-
-def release(repo: Path, version: str, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", message)
-    git(repo, "tag", version)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -212,7 +195,8 @@ def _add_migration(repo: Path, version: str, old: str, new: str) -> None:
     command = (
         f'["{{{{ _copier_python }}}}", "{{{{ _copier_conf.src_path }}}}/hooks/rename_env_setting.py", "{old}", "{new}"]'
     )
-    (repo / "copier.yml").write_text(config + f"\n_migrations:\n  - version: {version}\n    command: {command}\n")
+    entry = f"\n  - version: {version}\n    command: {command}"
+    (repo / "copier.yml").write_text(config.replace("_migrations:", "_migrations:" + entry, 1))
 
 
 def test_t04_migration_runs_once_between_the_versions_it_names(template_repo: Path, tmp_path: Path) -> None:

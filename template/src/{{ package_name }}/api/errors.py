@@ -3,8 +3,6 @@
 Domain and rate-limit exceptions are answered here, once, instead of in every route that can raise them.
 """
 
-from typing import Any
-
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,16 +10,13 @@ from fastapi.responses import JSONResponse
 from ..observability.audit import AuditEvent, record
 from ..security.rate_limit import RateLimitExceededError, RateLimitUnavailableError
 from ..services.accounts import EmailTakenError, PasswordRejectedError
-
-_SAFE_ERROR_KEYS = ("type", "loc", "msg")
+from .validation_errors import safe_errors
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: list[dict[str, Any]] = [
-            {key: error[key] for key in _SAFE_ERROR_KEYS if key in error} for error in exc.errors()
-        ]
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = safe_errors(request.app, exc.errors())
         return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": errors})
 
     @app.exception_handler(PasswordRejectedError)
@@ -37,7 +32,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RateLimitExceededError)
     async def rate_limited(request: Request, exc: RateLimitExceededError) -> JSONResponse:
         client = request.client.host if request.client else None
-        record(AuditEvent.AUTHN_THROTTLED, client=client, retry_after=exc.retry_after)
+        record(
+            AuditEvent.AUTHN_THROTTLED,
+            client=client,
+            retry_after=exc.retry_after,
+            limit=exc.limit,
+            account_hash=exc.account_hash,
+        )
         return JSONResponse(
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             content={"detail": "Too many requests; try again later."},

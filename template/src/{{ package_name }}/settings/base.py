@@ -43,6 +43,12 @@ class CoreSettings(BaseSettings):
     rate_limit_login_account: str = "10/15 minutes"
     rate_limit_register: str = "10/hour"
     rate_limit_refresh: str = "30/minute"
+    # An IPv6 client is keyed by its network of this many bits (one host often has a whole /64 to pick from).
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
+    # How long a device token (given at each successful login) keeps the device's own failed-login budget.
+    device_token_ttl_days: int = Field(default=30, ge=1, le=400)
+    # Password checks (login, password change) of one account hashing at once per process; the others wait.
+    password_checks_per_account: int = Field(default=1, ge=1, le=16)
 
     password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=12, le=64)
     password_hasher: PasswordAlgorithm = HASH_ALGORITHM

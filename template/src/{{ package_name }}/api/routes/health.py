@@ -1,4 +1,11 @@
-"""Liveness and readiness probes, outside the API prefix and the OpenAPI schema."""
+"""Liveness and readiness probes, outside the API prefix and the OpenAPI schema.
+
+Readiness tells a load balancer whether to send this replica traffic. The database is a hard dependency: without it
+nothing can be answered, so the replica answers 503 and leaves the pool. The rate-limit store is not: every replica
+shares it, so when it is down they would all leave the pool at once, and the routes that need no counter (every
+authenticated one) would stop with the auth routes. Those keep failing closed (503, api/errors.py) while readiness
+stays 200 with `"status": "degraded"` and names what is down.
+"""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -8,6 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 router = APIRouter(prefix="/health", include_in_schema=False)
 PATHS = ("/health/live", "/health/ready")
 DATABASE_DOWN = (OSError, SQLAlchemyError)
+# Without these the replica cannot serve (503); any other check that fails only degrades it.
+REQUIRED = frozenset({"database"})
 
 
 @router.get("/live")
@@ -25,7 +34,7 @@ async def ready(request: Request) -> JSONResponse:
     except DATABASE_DOWN:
         checks["database"] = "unavailable"
     checks["rate_limit_store"] = "ok" if await request.app.state.rate_limiter.healthy() else "unavailable"
-    healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
-    )
+    down = sorted(name for name, value in checks.items() if value != "ok")
+    if REQUIRED.intersection(down):
+        return JSONResponse({"status": "unavailable", "checks": checks, "down": down}, status_code=503)
+    return JSONResponse({"status": "degraded" if down else "ok", "checks": checks, "down": down})

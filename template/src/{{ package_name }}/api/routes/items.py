@@ -1,10 +1,14 @@
-"""Items owned by their creator: every query is scoped to the caller, so another user's item is simply not found."""
+"""Items owned by their creator: every query is scoped to the caller, so another user's item is simply not found.
+
+Writes are single conditional statements that say whether they matched a row: a PATCH or DELETE that lost a race
+with a DELETE of the same item answers 404, as if it had come a moment later, never a 500 (H09).
+"""
 
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from ...models import Item, User
 from ...schemas import ItemCreateIn, ItemOut, ItemUpdateIn
@@ -49,16 +53,29 @@ async def read_item(item_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Ite
 @router.patch("/{item_id}", response_model=ItemOut)
 async def update_item(item_id: uuid.UUID, body: ItemUpdateIn, user: CurrentUser, db: DbSession) -> Item:
     item = await _owned_item(db, user, item_id)
-    if body.title is not None:
-        item.title = body.title
-    if body.description is not None:
-        item.description = body.description
+    changes = body.model_dump(exclude_none=True)
+    if changes:
+        # Not a change to `item` flushed by the ORM, which raises StaleDataError (a 500) when a DELETE removed the
+        # row since it was read: the same UPDATE, whose row count tells. "evaluate" applies it to `item` as well.
+        updated = await db.execute(
+            update(Item)
+            .where(Item.id == item.id, Item.owner_id == user.id)
+            .values(**changes)
+            .execution_options(synchronize_session="evaluate")
+        )
+        if updated.rowcount != 1:  # type: ignore[attr-defined]
+            raise NOT_FOUND
     await db.commit()
     return item
 
 
 @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_item(item_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Response:
-    await db.delete(await _owned_item(db, user, item_id))
+    # One statement, scoped to the owner: of two racing DELETEs, the one that removed nothing answers 404.
+    deleted = await db.execute(
+        delete(Item).where(Item.id == item_id, Item.owner_id == user.id).execution_options(synchronize_session=False)
+    )
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
+        raise NOT_FOUND
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

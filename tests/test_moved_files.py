@@ -1,0 +1,87 @@
+"""T07 for the 0.2.0 layout: an owner's edit to a file that 0.2.0 moved is kept and shown, never lost silently.
+
+Copier deletes files the new template no longer has, edited or not; `hooks/keep_moved_edits.py` runs before it does
+(a `_migrations` step) and keeps each edited one as `<file>.orig`, which the project's checks refuse. The releases
+are commits of this repository, named in CHANGELOG.md; a throwaway repository tags them, so nothing here depends
+on tags in this clone.
+"""
+
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import copier
+import pytest
+from helpers import TEMPLATE, git, release
+
+PACKAGE = Path("src/my_service")
+EDITS = {
+    "core/tokens.py": ("MAX_TOKEN_LENGTH = 4096", "MAX_TOKEN_LENGTH = 1024"),  # copied as it is by 0.1.0
+    "core/config.py": ('log_level: str = "INFO"', 'log_level: str = "WARNING"'),  # rendered from Jinja by 0.1.0
+}
+UNEDITED = ("core/audit.py", "core/session_store.py", "db.py", "middleware/request_context.py")
+
+
+def _released_commit(version: str) -> str:
+    match = re.search(
+        rf"^## v{re.escape(version)} .*\(commit ([0-9a-f]{{7,40}})\)", (TEMPLATE / "CHANGELOG.md").read_text(), re.M
+    )
+    assert match, f"CHANGELOG.md names the commit of v{version}"
+    return match.group(1)
+
+
+def _replace_tree(repo: Path, files: dict[str, bytes]) -> None:
+    for path in repo.iterdir():
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for name, content in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(content)
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v0.1.0 as it was released, then this working tree as v0.2.0."""
+    repo = tmp_path_factory.mktemp("releases") / "template"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    archive = subprocess.run(
+        ["git", "archive", _released_commit("0.1.0")], cwd=TEMPLATE, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        _replace_tree(repo, {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()})  # type: ignore[union-attr]
+    release(repo, "v0.1.0", "rampart 0.1.0")
+    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
+    _replace_tree(
+        repo, {name: (TEMPLATE / name).read_bytes() for name in listed if name and (TEMPLATE / name).is_file()}
+    )
+    release(repo, "v0.2.0", "rampart 0.2.0")
+    return repo
+
+
+def test_t07_edits_to_files_the_layout_moved_are_kept_visibly(releases: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    copier.run_copy(str(releases), project, defaults=True, vcs_ref="v0.1.0", quiet=True)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "rendered from rampart 0.1.0")
+    for name, (old, new) in EDITS.items():
+        path = project / PACKAGE / name
+        path.write_text(path.read_text().replace(old, new, 1))
+    git(project, "commit", "-q", "-am", "our changes")
+
+    copier.run_update(project, defaults=True, overwrite=True, vcs_ref="v0.2.0", quiet=True, unsafe=True)
+
+    pkg = project / PACKAGE
+    assert (pkg / "security/tokens.py").is_file() and (pkg / "settings/base.py").is_file(), "the new layout arrived"
+    for name, (_old, new) in EDITS.items():
+        assert not (pkg / name).exists(), f"{name} moved"
+        kept = pkg / f"{name}.orig"
+        assert new in kept.read_text(), f"the owner's edit of {name} is kept in {kept.name}"
+        assert f"{PACKAGE / name}.orig" in git(project, "status", "--porcelain", "--untracked-files=all")
+    leftovers = sorted(str(path.relative_to(pkg)) for path in pkg.rglob("*.orig"))
+    assert leftovers == sorted(f"{name}.orig" for name in EDITS), "unedited files are not flagged"
+    assert not any((pkg / name).exists() for name in UNEDITED)
