@@ -69,6 +69,16 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -
     return await http.post(f"{API}/auth/login", data={"username": email, "password": password})
 
 
+UNAVAILABLE = "Service temporarily unavailable."
+
+
+def assert_generic_503(response: httpx.Response) -> None:
+    """The answer to an outage: 503, a body that names only the request id, and the security headers."""
+    assert response.status_code == 503, response.text
+    assert response.json() == {"detail": UNAVAILABLE, "request_id": response.headers["x-request-id"]}
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 AppFactory = Callable[..., Awaitable[FastAPI]]
 AccountFactory = Callable[..., Awaitable[Account]]
 
