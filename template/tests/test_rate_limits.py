@@ -1,9 +1,16 @@
-"""E: rate limits on login, register and refresh, keyed by client address and by submitted username."""
+"""E: rate limits on login, register and refresh, keyed by client (an IPv4 address or an IPv6 network) and by
+account. What keeps the owner of an attacked account able to log in (device tokens) is in `test_lockout.py`."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import httpx
+import pytest
+from pydantic import ValidationError
 
-from support import API, PASSWORD, AppFactory, client_for, login, register, unique_email
+from support import API, PASSWORD, AppFactory, audit_events, client_for, login, register, unique_email
 
 
 def _assert_throttled(response: httpx.Response) -> int:
@@ -177,3 +184,77 @@ async def test_e06_login_works_again_after_the_window(make_app: AppFactory) -> N
         assert retry_after == 1
         await anyio.sleep(1.1)  # the window is one second long
         assert (await login(http, email)).status_code == 200
+
+
+async def _login_from(app: Any, address: str, email: str, headers: dict[str, str] | None = None) -> int:
+    async with client_for(app, address) as http:
+        response = await http.post(
+            f"{API}/auth/login", data={"username": email, "password": PASSWORD}, headers=headers or {}
+        )
+        return response.status_code
+
+
+async def test_e09_ipv6_clients_are_keyed_by_their_network(make_app: AppFactory) -> None:
+    email = unique_email()
+    default = await make_app(rate_limit_login="2/minute")
+    async with client_for(default) as http:
+        assert (await register(http, email)).status_code == 201
+    # Two addresses of one /64, then a third in another spelling: one client.
+    assert await _login_from(default, "2001:db8:1:2::1", email) == 200
+    assert await _login_from(default, "2001:db8:1:2:ffff:ffff:ffff:fffe", email) == 200
+    assert await _login_from(default, "2001:0DB8:0001:0002:0000:0000:0000:0ABC", email) == 429
+    # The next /64 is another client.
+    assert await _login_from(default, "2001:db8:1:3::1", email) == 200
+    # An IPv4-mapped address is its IPv4 address: not the network of every IPv4 client of a dual-stack socket.
+    assert await _login_from(default, "127.0.0.60", email) == 200
+    assert await _login_from(default, "::ffff:127.0.0.60", email) == 200
+    assert await _login_from(default, "::ffff:7f00:3c", email) == 429
+    assert await _login_from(default, "::ffff:127.0.0.61", email) == 200
+
+    # RATE_LIMIT_IPV6_PREFIX=128: every address is a client, whatever its spelling; 48: the whole /48 is one.
+    exact = await make_app(rate_limit_login="2/minute", rate_limit_ipv6_prefix=128)
+    assert await _login_from(exact, "2001:db8::7", email) == 200
+    assert await _login_from(exact, "2001:DB8:0:0:0:0:0:7", email) == 200
+    assert await _login_from(exact, "2001:0db8:0000::0007", email) == 429
+    assert await _login_from(exact, "2001:db8::8", email) == 200
+    wide = await make_app(rate_limit_login="2/minute", rate_limit_ipv6_prefix=48)
+    for n in range(2):
+        assert await _login_from(wide, f"2001:db8:9:{n}::1", email) == 200
+    assert await _login_from(wide, "2001:db8:9:ffff::1", email) == 429
+
+
+def test_e09_ipv6_prefix_setting_is_bounded(make_settings: Callable[..., Any]) -> None:
+    assert make_settings().rate_limit_ipv6_prefix == 64
+    for prefix in (32, 128):
+        assert make_settings(rate_limit_ipv6_prefix=prefix).rate_limit_ipv6_prefix == prefix
+    for prefix in (0, 31, 129):
+        with pytest.raises(ValidationError, match="rate_limit_ipv6_prefix"):
+            make_settings(rate_limit_ipv6_prefix=prefix)
+
+
+async def test_e09_trusted_proxies_and_forwarded_addresses_in_every_spelling(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audit")
+    email = unique_email()
+    # An IPv4 proxy seen through a dual-stack socket (`::ffff:127.0.0.1`) matches TRUSTED_PROXIES=127.0.0.1.
+    mapped_peer = await make_app(rate_limit_login="2/minute", trusted_proxies=["127.0.0.1"])
+    async with client_for(mapped_peer) as http:
+        assert (await register(http, email)).status_code == 201
+    for _ in range(2):
+        assert await _login_from(mapped_peer, "::ffff:127.0.0.1", email, {"X-Forwarded-For": "127.0.0.70"}) == 200
+    assert await _login_from(mapped_peer, "::ffff:127.0.0.1", email, {"X-Forwarded-For": "::ffff:127.0.0.70"}) == 429
+    assert await _login_from(mapped_peer, "::ffff:127.0.0.1", email, {"X-Forwarded-For": "127.0.0.71"}) == 200
+
+    # An IPv4-mapped TRUSTED_PROXIES network is its IPv4 network; forwarded IPv6 clients are keyed by their /64,
+    # written in any form a proxy writes (brackets, a port, capitals).
+    mapped_network = await make_app(rate_limit_login="2/minute", trusted_proxies=["::ffff:127.0.0.0/104"])
+    for forwarded in ("2001:db8:5::1", "2001:db8:5::2:1"):
+        assert await _login_from(mapped_network, "127.0.0.1", email, {"X-Forwarded-For": forwarded}) == 200
+    mark = len(caplog.records)
+    assert await _login_from(mapped_network, "127.0.0.1", email, {"X-Forwarded-For": "[2001:DB8:5:0::3]:443"}) == 429
+    assert await _login_from(mapped_network, "127.0.0.1", email, {"X-Forwarded-For": "2001:db8:6::1"}) == 200
+    assert await _login_from(mapped_network, "127.0.0.1", email, {"X-Forwarded-For": "127.0.0.72:5555"}) == 200
+    # The audit log keeps the client's own address, not its network.
+    throttled = [event for event in audit_events(caplog.records[mark:]) if event["event"] == "authn_throttled"]
+    assert [event["client"] for event in throttled] == ["2001:db8:5::3"]

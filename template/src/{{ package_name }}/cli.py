@@ -6,12 +6,10 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic.networks import EmailStr
-
 from .db.engine import create_engine
 from .db.session import create_sessionmaker
 from .observability.logging import configure_logging
+from .security.emails import normalize_email
 from .security.passwords import PasswordHasher
 from .services.accounts import AccountService, EmailTakenError, PasswordRejectedError
 from .settings import ConfigurationError, Settings, load_settings
@@ -41,7 +39,13 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as db:
-            accounts = AccountService(db, PasswordHasher.from_settings(settings), settings.password_min_length, "cli")
+            accounts = AccountService(
+                db,
+                PasswordHasher.from_settings(settings),
+                settings.password_min_length,
+                "cli",
+                service_name=settings.project_name,
+            )
             await accounts.register(email, password, is_admin=True)
     except PasswordRejectedError as exc:
         raise SystemExit(f"create-admin: {exc.reason}") from None
@@ -53,8 +57,8 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
 
 def create_admin(email: str) -> int:
     try:
-        address = TypeAdapter(EmailStr).validate_python(email).lower()
-    except ValidationError:
+        address = normalize_email(email)  # the spelling register and login use
+    except ValueError:
         raise SystemExit(f"create-admin: {email!r} is not a valid email address") from None
     settings = load_settings()
     configure_logging(settings.log_level)

@@ -10,6 +10,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .api.docs import DOCS_PATH, OPENAPI_PATH, docs_router
 from .api.errors import install_error_handlers
+from .api.methods import install_method_not_allowed
+from .api.openapi import install_openapi
 from .api.routes import auth, health, items, users
 from .db.engine import create_engine
 from .db.outages import is_outage
@@ -102,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if docs:
         app.include_router(docs_router(settings.project_name))
     install_error_handlers(app)
+    install_method_not_allowed(app)
+    # The document states what FastAPI cannot see: the layers' statuses, and limits that are settings (H10).
+    install_openapi(app, settings.password_min_length)
     return app
 
 

@@ -4,8 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from .security.emails import EmailAddress
 from .security.password_policy import MAX_PASSWORD_LENGTH
 
 
@@ -30,13 +31,8 @@ class StrictInput(BaseModel):
 
 
 class RegisterIn(StrictInput):
-    email: Annotated[EmailStr, Field(max_length=320)]
+    email: EmailAddress  # one spelling per address, as login and every lookup spell it (security/emails.py)
     password: Password
-
-    @field_validator("email")
-    @classmethod
-    def _lowercase(cls, value: str) -> str:
-        return value.lower()
 
 
 class RefreshIn(StrictInput):

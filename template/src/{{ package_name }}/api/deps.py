@@ -76,7 +76,10 @@ ClientAddress = Annotated[str, Depends(client_address)]
 
 async def get_accounts(db: DbSession, request: Request, client: ClientAddress) -> AccountService:
     state = request.app.state
-    return AccountService(db, state.passwords, state.settings.password_min_length, client)
+    settings = state.settings
+    return AccountService(
+        db, state.passwords, settings.password_min_length, client, service_name=settings.project_name
+    )
 
 
 Accounts = Annotated[AccountService, Depends(get_accounts)]

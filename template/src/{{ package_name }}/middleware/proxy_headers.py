@@ -2,37 +2,30 @@
 
 From a peer inside TRUSTED_PROXIES, the client is the right-most `X-Forwarded-For` address that is not itself a
 trusted proxy, and the scheme comes from `X-Forwarded-Proto`; the scope is marked so that later middleware may believe
-the proxy's other headers (`X-Request-ID`). From any other peer these headers change nothing.
+the proxy's other headers (`X-Request-ID`). From any other peer these headers change nothing. Peers, forwarded
+addresses and TRUSTED_PROXIES entries are read by `security/client_keys.py`: every spelling of an address is one
+address, and an IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`) is matched against IPv4 networks.
 """
 
-import ipaddress
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..security.client_keys import Address, Network, parse_address, parse_network
 
 # Set in the scope of a request that a trusted proxy forwarded.
 FORWARDED_BY_TRUSTED_PROXY = "forwarded_by_trusted_proxy"
 _SCHEMES = frozenset({"http", "https"})
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
-    except ValueError:
-        return None
-
 
 class ProxyHeadersMiddleware:
     def __init__(self, app: ASGIApp, trusted_proxies: Iterable[str]) -> None:
         self.app = app
-        self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies
-        )
+        self.networks: tuple[Network, ...] = tuple(parse_network(entry) for entry in trusted_proxies)
 
-    def is_trusted(self, host: str | None) -> bool:
-        address = _address(host) if host else None
+    def is_trusted(self, host: str | Address | None) -> bool:
+        """Whether `host` (a peer address in any spelling, IPv4-mapped included) is inside TRUSTED_PROXIES."""
+        address = parse_address(host) if isinstance(host, str) else host
         return address is not None and any(address in network for network in self.networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,9 +39,9 @@ class ProxyHeadersMiddleware:
                 elif name == b"x-forwarded-proto" and (proto := value.decode("latin-1").strip()) in _SCHEMES:
                     scope["scheme"] = proto
             for entry in reversed(forwarded_for):
-                if (address := _address(entry)) is None:
+                if (address := parse_address(entry)) is None:
                     break  # a value no proxy writes: believe nothing further left
-                if not self.is_trusted(str(address)):
+                if not self.is_trusted(address):
                     scope["client"] = (str(address), 0)
                     break
         await self.app(scope, receive, send)

@@ -2,15 +2,13 @@
 
 Each event is logged at the level the vocabulary gives it: reuse of a refresh token, a failed password change and
 an authorization failure are CRITICAL; failed logins, throttles and admin actions WARNING; routine success INFO.
-Callers pass identifiers (user id, client address, session id, `account_key`), never a password, token or secret.
+Callers pass identifiers (user id, client address, session id, the account's keyed hash from
+`security.device_tokens.AccountKeys`), never an email, password, token or secret.
 """
 
-import hashlib
-import hmac
 import logging
 import uuid
 from enum import StrEnum, auto
-from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -18,9 +16,6 @@ import structlog
 from .request_id import current_request_id
 
 _log = structlog.stdlib.get_logger("audit")
-
-# What `account_key` derives its key with from SECRET_KEY: its own purpose, so the key is never the signing key.
-_ACCOUNT_KEY_PURPOSE = b"rampart account key v1"
 
 
 class AuditEvent(StrEnum):
@@ -76,18 +71,3 @@ def record(event: AuditEvent, *, user_id: uuid.UUID | None = None, client: str |
         request_id=current_request_id(),
         **fields,
     )
-
-
-@lru_cache(maxsize=8)
-def _account_hash_key(secret: str) -> bytes:
-    return hmac.digest(secret.encode("utf-8", "surrogatepass"), _ACCOUNT_KEY_PURPOSE, hashlib.sha256)
-
-
-def account_key(secret: str, email: str) -> str:
-    """A stable pseudonym for a (normalised) email: HMAC-SHA256 under a key derived from SECRET_KEY, 128 bits in hex.
-
-    Logs and rate-limit keys name an account by it, so a spray over many names is visible and countable without
-    the logs holding any address, and without anyone lacking SECRET_KEY being able to test a guess against it.
-    """
-    digest = hmac.digest(_account_hash_key(secret), email.encode("utf-8", "surrogatepass"), hashlib.sha256)
-    return digest[:16].hex()

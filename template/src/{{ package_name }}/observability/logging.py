@@ -8,7 +8,8 @@ uvicorn configures its own loggers, with plain-text handlers, before it imports 
 takes those handlers off again (only uvicorn's own, so a `--log-config` of yours is left alone), and uvicorn's
 records reach the same JSON handler as the app's: its start-up and error lines keep their message as `event`;
 an access line becomes `http_request` with client, method, path, status and request id, the query string
-dropped, so that a token someone put in a URL is not written to the log.
+dropped, so that a token someone put in a URL is not written to the log. With `--workers`, uvicorn's parent
+process never imports the app: `--log-config log-config.json` (beside `alembic.ini`) makes its lines JSON too.
 """
 
 import logging
@@ -48,7 +49,8 @@ def _foreign_fields(_logger: Any, _method: str, event_dict: structlog.typing.Eve
     return event_dict
 
 
-def _json_formatter() -> logging.Formatter:
+def json_formatter() -> logging.Formatter:
+    """The formatter of every line: also what `log-config.json` names, for uvicorn's own processes."""
     return structlog.stdlib.ProcessorFormatter(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -63,12 +65,12 @@ def _json_formatter() -> logging.Formatter:
 def _route_uvicorn_to_root() -> None:
     """Hand uvicorn's records to the root logger's JSON handler instead of uvicorn's own text handlers."""
     try:
-        from uvicorn.logging import AccessFormatter, DefaultFormatter
+        from uvicorn.logging import ColourizedFormatter
     except ImportError:  # not served by uvicorn
         return
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
-        own = [handler for handler in logger.handlers if isinstance(handler.formatter, DefaultFormatter | AccessFormatter)]
+        own = [handler for handler in logger.handlers if isinstance(handler.formatter, ColourizedFormatter)]
         if own:
             for handler in own:
                 logger.removeHandler(handler)
@@ -88,9 +90,9 @@ def configure_logging(level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()
-    if not any(getattr(handler, "_structured", False) for handler in root.handlers):
+    if not any(isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter) for handler in root.handlers):
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(_json_formatter())
+        handler.setFormatter(json_formatter())
         handler._structured = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())

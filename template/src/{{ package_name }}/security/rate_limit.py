@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, Self, runtime_checkable
 
+import anyio
 from limits import RateLimitItem, parse
 
 from ..settings import Settings
@@ -30,7 +31,8 @@ DAY_SECONDS = 86_400
 
 
 class RateLimitExceededError(Exception):
-    """A window is full: `limit` names it (as in the settings: login, login_account, ...), `account_hash` the account."""
+    """A window is full: `limit` names it (login, login_account, login_device, register, refresh), and
+    `account_hash` the account the request was about, if any."""
 
     def __init__(self, retry_after: int, limit: str = "", account_hash: str | None = None) -> None:
         super().__init__(retry_after)
@@ -179,13 +181,18 @@ class PasswordCheck:
         try:
             await self._gates.enter(self.account_hash)
         except BaseException:
-            await self._end(False)
+            await self._finish(failed=False)
             raise
         return self
 
     async def __aexit__(self, *_exc_info: object) -> None:
         self._gates.leave(self.account_hash)
-        await self._end(self._failed and not self._succeeded)
+        await self._finish(failed=self._failed and not self._succeeded)
+
+    async def _finish(self, *, failed: bool) -> None:
+        # Shielded: a request cancelled during its check (a client gone, a shutdown) still settles its slot.
+        with anyio.CancelScope(shield=True):
+            await self._end(failed)
 
 
 @runtime_checkable

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import User
 from ..observability.audit import AuditEvent, record
+from ..security.emails import email_for_lookup
 from ..security.password_policy import password_problem
 from ..security.passwords import PasswordHasher
 from ..security.sessions import revoke_user_sessions
+from ..settings.defaults import PROJECT_NAME
 
 
 class EmailTakenError(Exception):
@@ -43,16 +45,27 @@ class SelfLockoutError(Exception):
 
 
 class AccountService:
-    """The account steps for one unit of work: `client` is who asks, for the audit log."""
+    """The account steps for one unit of work: `client` is who asks, for the audit log; `service_name` is a word
+    no password may be based on. Every email is looked up in its one spelling (`security/emails.py`)."""
 
-    def __init__(self, db: AsyncSession, passwords: PasswordHasher, min_length: int, client: str) -> None:
+    def __init__(
+        self,
+        db: AsyncSession,
+        passwords: PasswordHasher,
+        min_length: int,
+        client: str,
+        *,
+        service_name: str = PROJECT_NAME,
+    ) -> None:
         self.db = db
         self.passwords = passwords
         self.min_length = min_length
         self.client = client
+        self.service_name = service_name
 
     async def register(self, email: str, password: str, *, is_admin: bool = False) -> User:
-        self._check_policy("password", password)
+        email = email_for_lookup(email)
+        self._check_policy("password", password, email)
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise EmailTakenError
         user = User(email=email, hashed_password=await self.passwords.hash(password), is_admin=is_admin)
@@ -65,12 +78,16 @@ class AccountService:
         record(event, user_id=user.id, client=self.client)
         return user
 
-    async def authenticate(self, email: str, password: str) -> User | None:
+    async def authenticate(self, email: str, password: str, *, account_hash: str) -> User | None:
         """The active user with this email and password, or None; unknown emails cost the same hashing work.
+
+        A failure is logged with `account_hash`, the keyed hash of the email (`AccountKeys`), whether the account
+        exists or not: guesses spread over many names show as many hashes, and match the throttle events.
 
         A stored hash in an older algorithm or with weaker parameters is rewritten (committed with the caller's
         next commit).
         """
+        email = email_for_lookup(email)
         user = await self.db.scalar(select(User).where(User.email == email))
         if user is None:
             await self.passwords.dummy_verify(password)
@@ -78,7 +95,8 @@ class AccountService:
         else:
             valid, new_hash = await self.passwords.verify_and_update(password, user.hashed_password)
         if user is None or not valid or not user.is_active:
-            record(AuditEvent.AUTHN_LOGIN_FAIL, user_id=user.id if user else None, client=self.client)
+            user_id = user.id if user else None
+            record(AuditEvent.AUTHN_LOGIN_FAIL, user_id=user_id, client=self.client, account_hash=account_hash)
             return None
         if new_hash is not None:
             user.hashed_password = new_hash
@@ -90,7 +108,7 @@ class AccountService:
         if not valid:
             record(AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL, user_id=user.id, client=self.client)
             raise WrongPasswordError
-        self._check_policy("new_password", new)
+        self._check_policy("new_password", new, user.email)
         user.hashed_password = await self.passwords.hash(new)
         await revoke_user_sessions(self.db, user.id, keep=keep_session)
         await self.db.commit()
@@ -116,6 +134,7 @@ class AccountService:
         )
         return user
 
-    def _check_policy(self, field: str, password: str) -> None:
-        if problem := password_problem(password, self.min_length):
+    def _check_policy(self, field: str, password: str, email: str) -> None:
+        """Before any hashing: the policy, with the account's email and the service's name as context words."""
+        if problem := password_problem(password, self.min_length, context=(email, self.service_name)):
             raise PasswordRejectedError(field, problem)

@@ -64,13 +64,19 @@ class CoreSettings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        """Each entry is a network; an IPv4-mapped one (`::ffff:10.0.0.0/104`) becomes the IPv4 network it covers."""
+        networks = []
         for entry in value:
             try:
-                ipaddress.ip_network(entry, strict=False)
+                network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 msg = f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
                 raise ValueError(msg) from None
-        return value
+            mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
+            if mapped is not None and network.prefixlen >= 96:
+                entry = str(ipaddress.IPv4Network((mapped, network.prefixlen - 96)))
+            networks.append(entry)
+        return networks
 
     @field_validator("rate_limit_login", "rate_limit_login_account", "rate_limit_register", "rate_limit_refresh")
     @classmethod

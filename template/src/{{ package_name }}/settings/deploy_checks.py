@@ -12,6 +12,7 @@ from limits import parse_many
 from . import Settings
 from .checks import Finding
 from .database import CHECKS as DATABASE_CHECKS
+from .key_strength import human_chosen
 from .rate_limit_store import CHECKS as RATE_LIMIT_STORE_CHECKS
 from .secret_backend import CHECKS as SECRET_BACKEND_CHECKS
 
@@ -35,19 +36,33 @@ WELL_KNOWN_SECRETS = frozenset(
 )
 
 
-def _looks_weak(secret: str) -> bool:
+def _weakness(secret: str) -> str | None:
+    """Why a key is not fit to sign tokens or pepper hashes; never quotes the key."""
     lowered = secret.lower()
     if any(word in lowered for word in WELL_KNOWN_SECRETS):
-        return True
-    return len(set(secret)) < 12
+        return "is a well-known value"
+    if len(set(secret)) < 12:
+        return "has fewer than 12 distinct characters"
+    if reason := human_chosen(secret):
+        return f"looks chosen by a person ({reason})"
+    return None
 
 
 def _secret_key(settings: Settings) -> Finding | None:
-    if _looks_weak(settings.secret_key.get_secret_value()):
+    """RFC 8725 section 3.5: HMAC keys must come from a CSPRNG, whatever their length; the pepper is an HMAC key too."""
+    keys = {"SECRET_KEY": settings.secret_key, "PASSWORD_PEPPER": settings.password_pepper}
+    weak = {
+        name: weakness
+        for name, value in keys.items()
+        if value is not None and (weakness := _weakness(value.get_secret_value()))
+    }
+    if weak:
         return Finding(
             "deploy.E002",
-            "SECRET_KEY is a well-known or low-entropy value.",
-            "set SECRET_KEY to the output of `python -c 'import secrets; print(secrets.token_hex(32))'`.",
+            "; ".join(f"{name} {weakness}" for name, weakness in weak.items())
+            + ": keys must be random bytes from a CSPRNG (RFC 8725, section 3.5).",
+            f"set {' and '.join(weak)} to the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            + (", a new one for each." if len(weak) > 1 else "."),
         )
     return None
 

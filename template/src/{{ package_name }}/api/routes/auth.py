@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Response, status
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 
 from ...models import User
 from ...observability.audit import AuditEvent, record
 from ...schemas import LogoutIn, NoNul, RefreshIn, RegisterIn, TokenPair, UserOut
+from ...security.emails import email_for_lookup
 from ...security.password_policy import MAX_PASSWORD_LENGTH
 from ...security.sessions import (
     IssuedSession,
@@ -20,6 +21,8 @@ from ...security.sessions import (
 )
 from ...security.tokens import TokenService
 from ..deps import PUBLIC, Accounts, ClientAddress, CurrentPrincipal, DbSession, RateLimiterDep, SettingsDep, TokensDep
+from ..device_tokens import DeviceTokenCookie, give_device_token
+from ..responses import error, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -44,13 +47,24 @@ def _token_pair(tokens: TokenService, user: User, issued: IssuedSession) -> Toke
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut, openapi_extra=PUBLIC)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    openapi_extra=PUBLIC,
+    responses={**errors(429), 409: error(409, "An account with this email exists already.")},
+)
 async def register(body: RegisterIn, accounts: Accounts, limiter: RateLimiterDep, client: ClientAddress) -> User:
     await limiter.hit(limiter.limits.register, "register", client)
     return await accounts.register(body.email, body.password)
 
 
-@router.post("/login", response_model=TokenPair, openapi_extra=PUBLIC)
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    openapi_extra=PUBLIC,
+    responses={**errors(429), 401: error(401, "Wrong email or password, or a disabled account: one answer for all.")},
+)
 async def login(
     username: Annotated[str, Form(max_length=320), NoNul],
     password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
@@ -58,21 +72,40 @@ async def login(
     tokens: TokensDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
+    request: Request,
+    response: Response,
+    device_token: DeviceTokenCookie = None,
 ) -> TokenPair:
-    email = username.strip().lower()
-    async with await limiter.start_login(accounts.client, email) as attempt:
-        # Leaving this block without `succeeded()` counts a failed login for this username.
-        user = await accounts.authenticate(email, password)
+    email = email_for_lookup(username)  # register's spelling, so that every spelling is one account and one budget
+    async with await limiter.start_password_check(accounts.client, email, device_token) as check:
+        # Only `failed()` keeps the slot of the account's budget: a 503 on the way gives it back.
+        user = await accounts.authenticate(email, password, account_hash=check.account_hash)
         if user is None:
+            check.failed()
             raise LOGIN_FAILED
-        attempt.succeeded()
+        check.succeeded()
     issued = await start_session(accounts.db, user, settings.refresh_token_ttl_seconds)
     await accounts.db.commit()
-    record(AuditEvent.AUTHN_LOGIN_SUCCESS, user_id=user.id, client=accounts.client, session_id=str(issued.session_id))
+    record(
+        AuditEvent.AUTHN_LOGIN_SUCCESS,
+        user_id=user.id,
+        client=accounts.client,
+        session_id=str(issued.session_id),
+        trusted_device=check.trusted_device,
+    )
+    give_device_token(request, response, check)
     return _token_pair(tokens, user, issued)
 
 
-@router.post("/refresh", response_model=TokenPair, openapi_extra=PUBLIC)
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    openapi_extra=PUBLIC,
+    responses={
+        **errors(429),
+        401: error(401, "The refresh token is unknown, used, expired or idle, or its session is over."),
+    },
+)
 async def refresh(
     body: RefreshIn,
     db: DbSession,

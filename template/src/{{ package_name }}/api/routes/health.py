@@ -4,7 +4,7 @@ Readiness tells a load balancer whether to send this replica traffic. The databa
 nothing can be answered, so the replica answers 503 and leaves the pool. The rate-limit store is not: every replica
 shares it, so when it is down they would all leave the pool at once, and the routes that need no counter (every
 authenticated one) would stop with the auth routes. Those keep failing closed (503, api/errors.py) while readiness
-stays 200 with `"status": "degraded"` and names what is down.
+stays 200 with `"status": "degraded"`, and `checks` names what is down.
 """
 
 from fastapi import APIRouter, Request
@@ -34,7 +34,7 @@ async def ready(request: Request) -> JSONResponse:
     except DATABASE_DOWN:
         checks["database"] = "unavailable"
     checks["rate_limit_store"] = "ok" if await request.app.state.rate_limiter.healthy() else "unavailable"
-    down = sorted(name for name, value in checks.items() if value != "ok")
-    if REQUIRED.intersection(down):
-        return JSONResponse({"status": "unavailable", "checks": checks, "down": down}, status_code=503)
-    return JSONResponse({"status": "degraded" if down else "ok", "checks": checks, "down": down})
+    down = {name for name, value in checks.items() if value != "ok"}
+    if down & REQUIRED:
+        return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+    return JSONResponse({"status": "degraded" if down else "ok", "checks": checks})

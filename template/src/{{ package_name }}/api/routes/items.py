@@ -2,6 +2,9 @@
 
 Writes are single conditional statements that say whether they matched a row: a PATCH or DELETE that lost a race
 with a DELETE of the same item answers 404, as if it had come a moment later, never a 500 (H09).
+
+The statuses every route shares (401 without a token among them) are declared by api/openapi.py; a route's own are
+in its `responses=`.
 """
 
 import uuid
@@ -13,6 +16,7 @@ from sqlalchemy import delete, select, update
 from ...models import Item, User
 from ...schemas import ItemCreateIn, ItemOut, ItemUpdateIn
 from ..deps import CurrentUser, DbSession
+from ..responses import errors
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -45,12 +49,12 @@ async def create_item(body: ItemCreateIn, user: CurrentUser, db: DbSession) -> I
     return item
 
 
-@router.get("/{item_id}", response_model=ItemOut)
+@router.get("/{item_id}", response_model=ItemOut, responses=errors(404))
 async def read_item(item_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Item:
     return await _owned_item(db, user, item_id)
 
 
-@router.patch("/{item_id}", response_model=ItemOut)
+@router.patch("/{item_id}", response_model=ItemOut, responses=errors(404))
 async def update_item(item_id: uuid.UUID, body: ItemUpdateIn, user: CurrentUser, db: DbSession) -> Item:
     item = await _owned_item(db, user, item_id)
     changes = body.model_dump(exclude_none=True)
@@ -69,7 +73,7 @@ async def update_item(item_id: uuid.UUID, body: ItemUpdateIn, user: CurrentUser,
     return item
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def delete_item(item_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Response:
     # One statement, scoped to the owner: of two racing DELETEs, the one that removed nothing answers 404.
     deleted = await db.execute(

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from ...models import User
 from ...schemas import AdminUserUpdateIn, PasswordChangeIn, UserOut, UserUpdateIn
 from ...services.accounts import SelfLockoutError, UserNotFoundError, WrongPasswordError
-from ..deps import Accounts, AdminUser, CurrentPrincipal, CurrentUser, DbSession
+from ..deps import Accounts, AdminUser, CurrentPrincipal, CurrentUser, DbSession, RateLimiterDep
+from ..device_tokens import DeviceTokenCookie
+from ..responses import error, errors
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -27,18 +29,42 @@ async def update_me(body: UserUpdateIn, user: CurrentUser, db: DbSession) -> Use
     return user
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, accounts: Accounts) -> Response:
-    try:
-        await accounts.change_password(
-            principal.user, body.current_password, body.new_password, keep_session=principal.session_id
-        )
-    except WrongPasswordError:
-        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect.") from None
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **errors(429),
+        400: error(400, "The current password is wrong, or the request cannot be taken (its Host header or body)."),
+    },
+)
+async def change_password(
+    body: PasswordChangeIn,
+    principal: CurrentPrincipal,
+    accounts: Accounts,
+    limiter: RateLimiterDep,
+    device_token: DeviceTokenCookie = None,
+) -> Response:
+    # The same budgets as a login (E08): a stolen access token is no way around the account's guessing brake.
+    user = principal.user
+    # End the token check's read-only transaction: a change waiting for its account's turn holds no connection.
+    await accounts.db.commit()
+    async with await limiter.start_password_check(accounts.client, user.email, device_token) as check:
+        # The hash as it is now, not as it was before this change waited: a change made meanwhile counts.
+        await accounts.db.refresh(user)
+        try:
+            await accounts.change_password(
+                user, body.current_password, body.new_password, keep_session=principal.session_id
+            )
+        except WrongPasswordError:
+            check.failed()
+            raise HTTPException(
+                status_code=status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect."
+            ) from None
+        check.succeeded()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("", response_model=list[UserOut])
+@router.get("", response_model=list[UserOut], responses=errors(403))
 async def list_users(
     _admin: AdminUser,
     db: DbSession,
@@ -49,7 +75,15 @@ async def list_users(
     return list(result)
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+@router.patch(
+    "/{user_id}",
+    response_model=UserOut,
+    responses={
+        **errors(403),
+        404: error(404, "No user has this id."),
+        409: error(409, "An admin cannot disable their own account."),
+    },
+)
 async def update_user(user_id: uuid.UUID, body: AdminUserUpdateIn, admin: AdminUser, accounts: Accounts) -> User:
     try:
         return await accounts.set_active(admin, user_id, active=body.is_active)
