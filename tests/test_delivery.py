@@ -9,14 +9,14 @@ import yaml
 from variants import VARIANTS
 
 CHECKLIST = {
-    "A": 12,
-    "B": 6,
-    "C": 10,
-    "D": 3,
-    "E": 6,
+    "A": 14,
+    "B": 7,
+    "C": 12,
+    "D": 4,
+    "E": 10,
     "F": 7,
     "G": 5,
-    "H": 7,
+    "H": 12,
     "I": 3,
 }
 IDS = [f"{group}{number:02d}" for group, count in CHECKLIST.items() for number in range(1, count + 1)]

@@ -105,7 +105,7 @@ def security_fix(repo: Path) -> None:
         '"strict-transport-security": "max-age=63072000; includeSubDomains",',
         '"strict-transport-security": "max-age=63072000; includeSubDomains; preload",',
     )
-    edit(repo / "template/pyproject.toml.jinja", '"pyjwt>=2.10.1",', '"pyjwt>=2.10.2",')
+    edit(repo / "template/pyproject.toml.jinja", '"pyjwt>=2.13.0",', '"pyjwt>=2.13.1",')
     edit(repo / SRC / "security/tokens.py", "MAX_TOKEN_LENGTH = 4096", "MAX_TOKEN_LENGTH = 2048")
     release(repo, "v1.1.0", "rampart 1.1.0: security fixes")
 
@@ -149,7 +149,7 @@ def test_t04_security_fix_reaches_an_edited_project(
     assert "includeSubDomains; preload" in headers, "the fix arrived"
     assert "form-action 'none'; sandbox" in headers, "the owner's edit of the same file stayed"
     pyproject = (project / "pyproject.toml").read_text()
-    assert '"pyjwt>=2.10.2"' in pyproject
+    assert '"pyjwt>=2.13.1"' in pyproject
     assert '"orjson>=3.10"' in pyproject
     assert "MAX_TOKEN_LENGTH = 2048" in (pkg / "security/tokens.py").read_text()
     assert not (project / ".pre-commit-config.yaml").exists(), "the owner's deletion stayed"

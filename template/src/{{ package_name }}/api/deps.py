@@ -77,9 +77,7 @@ ClientAddress = Annotated[str, Depends(client_address)]
 async def get_accounts(db: DbSession, request: Request, client: ClientAddress) -> AccountService:
     state = request.app.state
     settings = state.settings
-    return AccountService(
-        db, state.passwords, settings.password_min_length, client, service_name=settings.project_name
-    )
+    return AccountService(db, state.passwords, settings.password_min_length, client, service_name=settings.project_name)
 
 
 Accounts = Annotated[AccountService, Depends(get_accounts)]
