@@ -59,6 +59,8 @@ _MESSAGES = {
 }
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _PARAMETER_PLACES = frozenset({"query", "path", "header", "cookie"})
+# What formatting a message of an error type pydantic does not know raises.
+_NOT_PYDANTICS = (KeyError, TypeError, ValueError)
 
 
 def safe_errors(app: FastAPI, errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -97,7 +99,7 @@ def _message(error_type: str, error: dict[str, Any]) -> str:
         return GENERIC_MESSAGE
     try:
         return PydanticKnownError(error_type, context or None).message()  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError):  # a custom error type: its text is its author's, maybe with input
+    except _NOT_PYDANTICS:  # a custom error type: its text is its author's, maybe with input
         return GENERIC_MESSAGE
 
 

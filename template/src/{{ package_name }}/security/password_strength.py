@@ -126,6 +126,11 @@ def _run_length(text: str) -> int:
         while end < len(text) and ord(text[end]) - ord(text[end - 1]) == step:
             end += 1
         longest = max(longest, end)
+    if text[0].isdigit() and text[1].isdigit() and (step := (int(text[1]) - int(text[0])) % 10) in (1, 9):
+        end = 2  # counting on past 9 (or back past 0), as in 12345678901
+        while end < len(text) and text[end].isdigit() and (int(text[end]) - int(text[end - 1])) % 10 == step:
+            end += 1
+        longest = max(longest, end)
     for columns in _KEY_COLUMNS:
         if text[0] not in columns or text[1] not in columns:
             continue
