@@ -10,16 +10,19 @@ from packaging.requirements import Requirement
 from variants import VARIANTS
 
 BANNED = {"python-jose", "passlib", "jose"}
+# Run by CI and pre-commit from the rendered project's own environment, never by the rendered tests.
+TOOLS_NOT_IMPORTED = {"bandit", "pip-audit", "pre-commit", "pre-commit-hooks"}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_rendered_dependencies_are_installed_here(rendered: Callable[[str], Path], variant: str) -> None:
     """Variants share this one environment; a dependency missing here would be tested nowhere."""
-    project = tomllib.loads((rendered(variant) / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((rendered(variant) / "pyproject.toml").read_text())
+    groups = pyproject["dependency-groups"]
     missing = []
-    for line in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    for line in pyproject["project"]["dependencies"] + groups["dev"] + groups["app"]:
         requirement = Requirement(line)
-        if requirement.name in {"bandit", "pip-audit", "pre-commit"}:
+        if requirement.name in TOOLS_NOT_IMPORTED:
             continue
         try:
             installed = version(requirement.name)

@@ -25,7 +25,7 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     project = render(tmp_path_factory.mktemp("e2e") / "project")
     env = {"PYTHONPATH": str(project / "src")}
-    migrated = run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env=env)
+    migrated = run([sys.executable, "-m", "alembic", "upgrade", "heads"], project, env=env)
     assert migrated.returncode == 0, migrated.stderr
 
     port = _free_port()

@@ -2,20 +2,16 @@
 
 Copier deletes files the new template no longer has, edited or not; `hooks/keep_moved_edits.py` runs before it does
 (a `_migrations` step) and keeps each edited one as `<file>.orig`, which the project's checks refuse. The releases
-are commits of this repository, named in CHANGELOG.md; a throwaway repository tags them, so nothing here depends
-on tags in this clone.
+are commits of this repository, named in CHANGELOG.md; a throwaway repository tags them (releases.py), so nothing
+here depends on tags in this clone.
 """
 
-import io
-import re
-import shutil
-import subprocess
-import tarfile
 from pathlib import Path
 
 import copier
 import pytest
-from helpers import TEMPLATE, git, release
+from helpers import git
+from releases import release_repository
 
 PACKAGE = Path("src/my_service")
 EDITS = {
@@ -25,46 +21,17 @@ EDITS = {
 UNEDITED = ("core/audit.py", "core/session_store.py", "db.py", "middleware/request_context.py")
 
 
-def _released_commit(version: str) -> str:
-    match = re.search(
-        rf"^## v{re.escape(version)} .*\(commit ([0-9a-f]{{7,40}})\)", (TEMPLATE / "CHANGELOG.md").read_text(), re.M
-    )
-    assert match, f"CHANGELOG.md names the commit of v{version}"
-    return match.group(1)
-
-
-def _replace_tree(repo: Path, files: dict[str, bytes]) -> None:
-    for path in repo.iterdir():
-        if path.name != ".git":
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    for name, content in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_bytes(content)
-
-
 @pytest.fixture(scope="module")
-def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """v0.1.0 as it was released, then this working tree as v0.2.0."""
+def releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Every release CHANGELOG.md names, then this working tree; returns the repository and the newest tag."""
     repo = tmp_path_factory.mktemp("releases") / "template"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    archive = subprocess.run(
-        ["git", "archive", _released_commit("0.1.0")], cwd=TEMPLATE, capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        _replace_tree(repo, {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()})  # type: ignore[union-attr]
-    release(repo, "v0.1.0", "rampart 0.1.0")
-    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
-    _replace_tree(
-        repo, {name: (TEMPLATE / name).read_bytes() for name in listed if name and (TEMPLATE / name).is_file()}
-    )
-    release(repo, "v0.2.0", "rampart 0.2.0")
-    return repo
+    return repo, release_repository(repo)[-1]
 
 
-def test_t07_edits_to_files_the_layout_moved_are_kept_visibly(releases: Path, tmp_path: Path) -> None:
+def test_t07_edits_to_files_the_layout_moved_are_kept_visibly(releases: tuple[Path, str], tmp_path: Path) -> None:
+    repo, newest = releases
     project = tmp_path / "project"
-    copier.run_copy(str(releases), project, defaults=True, vcs_ref="v0.1.0", quiet=True)
+    copier.run_copy(str(repo), project, defaults=True, vcs_ref="v0.1.0", quiet=True)
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "rendered from rampart 0.1.0")
@@ -73,7 +40,7 @@ def test_t07_edits_to_files_the_layout_moved_are_kept_visibly(releases: Path, tm
         path.write_text(path.read_text().replace(old, new, 1))
     git(project, "commit", "-q", "-am", "our changes")
 
-    copier.run_update(project, defaults=True, overwrite=True, vcs_ref="v0.2.0", quiet=True, unsafe=True)
+    copier.run_update(project, defaults=True, overwrite=True, vcs_ref=newest, quiet=True, unsafe=True)
 
     pkg = project / PACKAGE
     assert (pkg / "security/tokens.py").is_file() and (pkg / "settings/base.py").is_file(), "the new layout arrived"

@@ -51,7 +51,7 @@ def server(rendered: Callable[[str], Path], tmp_path_factory: pytest.TempPathFac
         "PASSWORD_MIN_LENGTH": str(PASSWORD_MIN_LENGTH),
         **{f"RATE_LIMIT_{name}": value for name, value in relaxed.items()},
     }
-    migrated = run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env=env)
+    migrated = run([sys.executable, "-m", "alembic", "upgrade", "heads"], project, env=env)
     assert migrated.returncode == 0, migrated.stderr
     admin = subprocess.run(
         [sys.executable, "-m", "my_service", "create-admin", "--email", ADMIN_EMAIL],

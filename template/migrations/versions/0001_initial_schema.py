@@ -6,6 +6,7 @@ Create Date: 2026-11-29
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,13 +14,14 @@ from sqlalchemy.dialects import mysql
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
+# The root of the template's branch. Your revisions are on the branch `app`, in migrations/app/.
+branch_labels: str | Sequence[str] | None = ("template",)
 depends_on: str | Sequence[str] | None = None
 
 # What models.py declares for MySQL and MariaDB, and nothing anywhere else: timestamps with microseconds, and
 # four-byte UTF-8 compared byte for byte.
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+MYSQL_TABLE: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 def upgrade() -> None:

@@ -1,1 +1,1 @@
-"""Your code: routes and models of your own. The template creates these files once and never updates them."""
+"""Your code: routes, models and settings of your own. The template creates these files once and never updates them."""
