@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import TEMPLATE
+from releases import working_tree_repository
 from services import services  # noqa: F401  (the session fixture)
 from variants import VARIANTS
 
@@ -48,3 +49,9 @@ def rendered(copie_session: Any) -> Callable[[str], Path]:
         return cache[variant]
 
     return get
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """This working tree (tracked and new files, not ignored ones) as a fresh repository released as v1.0.0."""
+    return working_tree_repository(tmp_path / "template-repo", "v1.0.0")

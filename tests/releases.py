@@ -1,4 +1,4 @@
-"""Every release named in CHANGELOG.md, rebuilt as a throwaway tagged template repository.
+"""Template releases rebuilt as throwaway tagged repositories, and the projects the update tests make from them.
 
 A CI clone may carry no tags, and tags may never reach the shared repository, so update tests never read tags of
 this clone: CHANGELOG.md names the commit of each release (`## v0.1.0 - 2026-11-29 (commit fc9ae1b)`), and
@@ -12,10 +12,13 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
+import copier
 from helpers import TEMPLATE, git, release
 from packaging.version import Version
 
+MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.M)
 RELEASE_HEADING = re.compile(r"^## v(?P<version>\d+\.\d+\.\d+) - .*\(commit (?P<commit>[0-9a-f]{7,40})\)", re.M)
 UNRELEASED_HEADING = re.compile(r"^## v(?P<version>\d+\.\d+\.\d+) - unreleased", re.M)
 
@@ -74,3 +77,40 @@ def release_repository(repo: Path) -> list[str]:
     tags.append(next_version())
     release(repo, tags[-1], f"rampart {tags[-1]}")
     return tags
+
+
+def working_tree_repository(repo: Path, tag: str) -> Path:
+    """This working tree alone, as a fresh repository released as `tag`."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    _replace_tree(repo, working_tree())
+    release(repo, tag, f"rampart {tag}")
+    return repo
+
+
+def render_project(repo: Path, destination: Path, answers: dict[str, Any] | None = None, tag: str = "v1.0.0") -> Path:
+    """A project rendered from a release and committed, as its owner starts."""
+    copier.run_copy(str(repo), destination, data=answers or {}, defaults=True, vcs_ref=tag, quiet=True, unsafe=True)
+    git(destination, "init", "-q", "-b", "main")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-q", "-m", f"rendered from rampart {tag}")
+    return destination
+
+
+def update(project: Path, version: str, **options: Any) -> None:
+    """`copier update --trust --defaults` to `version`; `data=` changes answers on the way."""
+    unsafe = options.pop("unsafe", True)
+    copier.run_update(project, defaults=True, overwrite=True, vcs_ref=version, quiet=True, unsafe=unsafe, **options)
+
+
+def leftovers(project: Path) -> list[str]:
+    """Conflict markers in any file and .rej/.orig files: what an update leaves for a human to merge."""
+    found = []
+    for path in project.rglob("*"):
+        if ".git" in path.parts or ".venv" in path.parts or not path.is_file():
+            continue
+        if path.suffix in {".rej", ".orig"}:
+            found.append(str(path.relative_to(project)))
+        elif path.suffix not in {".db", ".gz", ".pyc"} and MARKER.search(path.read_text(errors="replace")):
+            found.append(f"conflict markers in {path.relative_to(project)}")
+    return found

@@ -21,8 +21,8 @@ import copier
 import pytest
 import yaml
 from helpers import TEMPLATE, git, python, run
+from releases import leftovers, render_project, update
 from services import Services
-from test_update import _leftovers, render_project, template_repo, update  # noqa: F401  (template_repo: a fixture)
 
 HOOK = TEMPLATE / "hooks/sync_env.py"
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
@@ -94,7 +94,7 @@ def commit(project: Path, message: str) -> None:
 
 @pytest.mark.slow
 def test_t08_changed_answers_on_update_give_a_working_project(
-    template_repo: Path,  # noqa: F811
+    template_repo: Path,
     tmp_path: Path,
     services: Services,
     capfd: pytest.CaptureFixture[str],
@@ -114,7 +114,7 @@ def test_t08_changed_answers_on_update_give_a_working_project(
     assert not [value for value in secret_values(project) if value in output], "a secret was printed"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert {name: answers[name] for name in SWITCHED} == SWITCHED
-    assert _leftovers(project) == []
+    assert leftovers(project) == []
 
     after = settings_of(env_file)
     wanted = fresh_keys(template_repo, SWITCHED, tmp_path / "fresh")
@@ -159,7 +159,7 @@ def test_t08_changed_answers_on_update_give_a_working_project(
     assert {"REDIS_URL", "SECRETS_DIR", "POSTGRES_PASSWORD"} <= set(back), "leftovers stay; nothing reads them"
     assert back["SECRET_KEY"] == before["SECRET_KEY"]
     assert back["PASSWORD_PEPPER"] == before["PASSWORD_PEPPER"]
-    assert _leftovers(project) == []
+    assert leftovers(project) == []
     started = start_up(project)
     assert started.returncode == 0, started.stderr[-3000:]
     assert started.stdout.split() == ["sqlite", pepper]
@@ -167,7 +167,7 @@ def test_t08_changed_answers_on_update_give_a_working_project(
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
 
-def test_t08_missing_env_is_rendered_again_by_the_update(template_repo: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_t08_missing_env_is_rendered_again_by_the_update(template_repo: Path, tmp_path: Path) -> None:
     """A fresh clone has no .env: `copier update` renders one for the answers, and the hook leaves it as it is."""
     project = render_project(template_repo, tmp_path / "project", {"database": "postgresql"})
     (project / ".env").unlink()

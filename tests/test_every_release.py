@@ -16,7 +16,7 @@ import copier
 import pytest
 import yaml
 from helpers import git, python, run
-from releases import release_repository, released
+from releases import leftovers, release_repository, released
 
 PACKAGE = "my_service"
 PKG = Path("src") / PACKAGE
@@ -25,7 +25,6 @@ CSP_BEFORE = "form-action 'none'\""
 CSP_AFTER = "form-action 'none'; sandbox\""
 DELETED = "compose.yaml"
 OWN_SETTINGS = "# Our own settings\nNOTES_PER_USER=3\n"
-MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.M)
 
 ROUTES = '''"""Our routes: each user's notes."""
 
@@ -181,19 +180,6 @@ def owner_works_on(project: Path) -> dict[str, str]:
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "our notes")
     return owned
-
-
-def leftovers(project: Path) -> list[str]:
-    """Conflict markers in any file and .rej/.orig files: what an update leaves for a human to merge."""
-    found = []
-    for path in project.rglob("*"):
-        if ".git" in path.parts or ".venv" in path.parts or not path.is_file():
-            continue
-        if path.suffix in {".rej", ".orig"}:
-            found.append(str(path.relative_to(project)))
-        elif path.suffix not in {".db", ".gz", ".pyc"} and MARKER.search(path.read_text(errors="replace")):
-            found.append(f"{path.relative_to(project)} (markers)")
-    return found
 
 
 def owners_rows(readme: str) -> list[str]:

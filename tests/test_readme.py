@@ -23,6 +23,7 @@ import copier
 import pytest
 import yaml
 from helpers import GIT_ENV, TEMPLATE, git, release
+from releases import working_tree_repository
 
 README = (TEMPLATE / "README.md").read_text()
 HEADERS = Path("template/src/{{ package_name }}/middleware/security_headers.py")
@@ -116,16 +117,7 @@ def fresh_machine(tmp_path: Path, path: list[str], port: int) -> dict[str, str]:
 @pytest.fixture
 def upstream(tmp_path: Path) -> Path:
     """This working tree (tracked and new files, not ignored ones) as the template's repository, released as v0.2.0."""
-    repo = tmp_path / "upstream"
-    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
-    for name in filter(None, listed):
-        source = TEMPLATE / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    git(repo, "init", "-q", "-b", "main")
-    release(repo, "v0.2.0", "rampart 0.2.0")
-    return repo
+    return working_tree_repository(tmp_path / "upstream", "v0.2.0")
 
 
 @pytest.fixture

@@ -7,17 +7,16 @@ releases it itself (commit, tag, change, tag again), exactly as a maintainer wou
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 import yaml
 from copier.errors import UnsafeTemplateError
 from helpers import TEMPLATE, git, python, release, run
+from releases import leftovers, render_project, update
 
 SRC = Path("template/src/{{ package_name }}")
 
@@ -26,43 +25,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
-
-
-@pytest.fixture
-def template_repo(tmp_path: Path) -> Path:
-    """This working tree (tracked and new files, not ignored ones) as a fresh repository released as v1.0.0."""
-    repo = tmp_path / "template-repo"
-    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
-    for name in filter(None, listed):
-        source = TEMPLATE / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    git(repo, "init", "-q", "-b", "main")
-    release(repo, "v1.0.0", "rampart 1.0.0")
-    return repo
-
-
-def render_project(template_repo: Path, destination: Path, answers: dict[str, Any] | None = None) -> Path:
-    copier.run_copy(
-        str(template_repo), destination, data=answers or {}, defaults=True, vcs_ref="v1.0.0", quiet=True, unsafe=True
-    )
-    git(destination, "init", "-q", "-b", "main")
-    git(destination, "add", "-A")
-    git(destination, "commit", "-q", "-m", "rendered from rampart 1.0.0")
-    return destination
-
-
-def update(project: Path, version: str, **options: Any) -> None:
-    copier.run_update(
-        project,
-        defaults=True,
-        overwrite=True,
-        vcs_ref=version,
-        quiet=True,
-        unsafe=options.pop("unsafe", True),
-        **options,
-    )
 
 
 def owner_changes(project: Path, package: str) -> None:
@@ -110,17 +72,6 @@ def security_fix(repo: Path) -> None:
     release(repo, "v1.1.0", "rampart 1.1.0: security fixes")
 
 
-def _leftovers(project: Path) -> list[str]:
-    found = [str(path.relative_to(project)) for path in project.rglob("*.rej")]
-    found += [str(path.relative_to(project)) for path in project.rglob("*.orig")]
-    for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.parts and path.suffix != ".gz":
-            text = path.read_text(errors="replace")
-            if re.search(r"^(<<<<<<<|>>>>>>>) ", text, re.MULTILINE):
-                found.append(f"conflict markers in {path.relative_to(project)}")
-    return found
-
-
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -155,7 +106,7 @@ def test_t04_security_fix_reaches_an_edited_project(
     assert not (project / ".pre-commit-config.yaml").exists(), "the owner's deletion stayed"
     assert {name: _digest(pkg / "extensions" / name) for name in extensions} == extensions
     assert _digest(project / ".env") == env_before, ".env and its secrets are untouched"
-    assert _leftovers(project) == []
+    assert leftovers(project) == []
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v1.1.0"
 
     for check in (["ruff", "check", "--no-cache", "."], ["ruff", "format", "--check", "--no-cache", "."]):
@@ -186,7 +137,7 @@ def test_t04_changed_answer_renders_the_new_variant(template_repo: Path, tmp_pat
     env = (project / ".env").read_text()
     assert env.startswith(env_before), ".env keeps every line it had (T08 adds what the new answer needs)"
     assert "\nREDIS_URL=" in env.removeprefix(env_before)
-    assert _leftovers(project) == []
+    assert leftovers(project) == []
     for check in (["ruff", "check", "--no-cache", "."], ["mypy", "--strict", "src", "tests"]):
         result = run(python("-m", *check), project)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -292,7 +243,7 @@ def test_c12_changing_the_hasher_on_update_keeps_every_account(
     update(project, "v1.0.0", data={"password_hasher": after})
 
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["password_hasher"] == after
-    assert _leftovers(project) == []
+    assert leftovers(project) == []
     login = run(python("-c", LOGIN_TWICE, email, password), project, env={"PYTHONPATH": str(project / "src")})
     assert login.returncode == 0, login.stdout + login.stderr
     assert login.stdout.splitlines()[-1].split() == ["200", HASH_PREFIX[after], "200"], "in, rehashed, and in again"
