@@ -147,16 +147,16 @@ def _secret_file(name: str) -> str:
         return ""
 
 
-def _old_answer(choice: str) -> str | None:
-    """An answer as the last commit recorded it: Copier only updates a project whose answers are committed."""
+def _old_answers() -> dict[str, str]:
+    """The answers as the last commit recorded them: Copier only updates a project whose answers are committed."""
     try:
         shown = subprocess.run(
             ["git", "show", "HEAD:.copier-answers.yml"], capture_output=True, text=True, check=False, timeout=30
         )
     except OSError:
-        return None
-    match = re.search(rf"^{choice}: *['\"]?([A-Za-z0-9_.-]+)", shown.stdout, re.MULTILINE)
-    return match.group(1) if shown.returncode == 0 and match else None
+        return {}
+    found = re.findall(r"^([a-z_]+): *['\"]?([A-Za-z0-9_.-]+)", shown.stdout, re.MULTILINE)
+    return dict(found) if shown.returncode == 0 else {}
 
 
 def fill_secrets(blocks: list[Block], lines: list[str], present: dict[str, int]) -> tuple[dict[str, str], list[str]]:
@@ -257,7 +257,9 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def _backend_notes(blocks: list[Block], template: Path, lines: list[str], answers: dict[str, str]) -> list[str]:
+def _backend_notes(
+    blocks: list[Block], template: Path, lines: list[str], answers: dict[str, str], old: dict[str, str]
+) -> list[str]:
     """Secrets that .env sets although the secret backend is elsewhere now; seed new secrets/ files on env -> file."""
     backend = answers.get("secret_backend")
     if backend in (None, "env"):
@@ -269,7 +271,7 @@ def _backend_notes(blocks: list[Block], template: Path, lines: list[str], answer
     if not kept:
         return []
     notes = []
-    if backend == "file" and _old_answer("secret_backend") == "env":
+    if backend == "file" and old.get("secret_backend") == "env":
         seeded = []
         for name in kept:
             value = _value(lines[present[name]])
@@ -289,13 +291,14 @@ def _backend_notes(blocks: list[Block], template: Path, lines: list[str], answer
 def main(template: Path, answers: dict[str, str]) -> int:
     # Only the answers that changed: a plain update leaves .env as it is, even when a release's fragments gained a
     # setting that an unchanged answer does not need (PASSWORD_PEPPER of a 0.1.0 argon2 project, say).
-    blocks = [block for block in template_blocks(template, answers) if _old_answer(block.choice) != block.value]
+    old = _old_answers()
+    blocks = [block for block in template_blocks(template, answers) if old.get(block.choice) != block.value]
     if not ENV_FILE.is_file():
         _say(f"no {ENV_FILE}; nothing to merge (`copier update` renders a missing one from the answers)")
         return 0
     before = ENV_FILE.read_text(encoding="utf-8")
     lines, notes = merge(before.splitlines(), blocks, answers)
-    notes += _backend_notes(blocks, template, lines, answers)
+    notes += _backend_notes(blocks, template, lines, answers, old)
     after = "\n".join(lines) + "\n" if lines else ""
     loose = ENV_FILE.stat().st_mode & 0o077
     if after != before or loose:

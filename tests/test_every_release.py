@@ -16,7 +16,7 @@ import copier
 import pytest
 import yaml
 from helpers import git, python, run
-from releases import leftovers, release_repository, released
+from releases import leftovers, release_repository, released, render_project
 
 PACKAGE = "my_service"
 PKG = Path("src") / PACKAGE
@@ -201,11 +201,7 @@ def test_t07_every_release_updates_with_the_owners_work_intact(
 ) -> None:
     repo, tags = repository
     newest = tags[-1]
-    project = tmp_path / "project"
-    copier.run_copy(str(repo), project, defaults=True, vcs_ref=version, quiet=True)
-    git(project, "init", "-q", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", f"rendered from rampart {version}")
+    project = render_project(repo, tmp_path / "project", tag=version)
     owned = owner_works_on(project)
     env_before = (project / ".env").read_bytes()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import copier
 import pytest
 from helpers import git
-from releases import release_repository
+from releases import release_repository, render_project
 
 PACKAGE = Path("src/my_service")
 EDITS = {
@@ -30,11 +30,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_t07_edits_to_files_the_layout_moved_are_kept_visibly(releases: tuple[Path, str], tmp_path: Path) -> None:
     repo, newest = releases
-    project = tmp_path / "project"
-    copier.run_copy(str(repo), project, defaults=True, vcs_ref="v0.1.0", quiet=True)
-    git(project, "init", "-q", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "rendered from rampart 0.1.0")
+    project = render_project(repo, tmp_path / "project", tag="v0.1.0")
     for name, (old, new) in EDITS.items():
         path = project / PACKAGE / name
         path.write_text(path.read_text().replace(old, new, 1))
