@@ -48,7 +48,7 @@ def health_under_login_load(stack: Target, password: str, duration: float) -> di
 
 def health_with_stack_only(targets: dict[str, Target], password: str, duration: float) -> dict[str, Any]:
     """Stop every target but the stack, then measure its health probe under login load."""
-    for name in ("stack_off", "baseline", "ceiling"):
+    for name in ("stack_off", "no_metrics", "baseline", "floor", "ceiling"):
         stop_server(targets[name])  # idle servers cost nothing, but the login phase needs only the stack
     log(f"health under login load: {LOGIN_CLIENTS} login clients for {duration:.0f} s")
     return health_under_login_load(targets["stack"], password, duration)

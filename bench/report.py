@@ -24,8 +24,13 @@ from servers import Target, server_options
 RESULTS = BENCH_DIR / "results"
 README_MARKER = "bench:results"
 
-# Targets of the issue: whole stack / stack off >= 0.90, whole stack / hand-written >= 1.0, health p95 <= 50 ms.
-RATIO_TARGETS = {("stack", "stack_off"): 0.90, ("stack", "baseline"): 1.0}
+# The targets: the security middleware costs at most 5 %, the whole stack answers at least twice as many requests as
+# the same lookup written by hand, and at least half as many as the raw floor on PostgreSQL (on SQLite, where one
+# connection serialises every query, the floor ratio is shown for reference). A request waits at most 50 ms at the
+# 99th percentile under 32 clients, and the liveness probe at most 50 ms at the 95th while 8 clients log in.
+RATIO_TARGETS = {("stack", "stack_off"): 0.95, ("stack", "baseline"): 2.0}
+FLOOR_TARGET = {"postgresql": 0.5}
+P99_TARGET_MS = 50.0
 HEALTH_P95_TARGET_MS = 50.0
 
 
@@ -33,14 +38,20 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def summarize(targets: dict[str, Target], health: dict[str, Any]) -> dict[str, Any]:
+def summarize(targets: dict[str, Target], health: dict[str, Any], database: str) -> dict[str, Any]:
     medians = {name: median([r["requests_per_second"] for r in t.rounds]) for name, t in targets.items()}
     cpu = {
         name: median([r["server_cpu_us_per_request"] for r in t.rounds if "server_cpu_us_per_request" in r])
         for name, t in targets.items()
     }
     ratios = []
-    for (numerator, denominator), goal in [*RATIO_TARGETS.items(), (("stack", "ceiling"), None)]:
+    goals = [
+        *RATIO_TARGETS.items(),
+        (("stack", "floor"), FLOOR_TARGET.get(database)),
+        (("stack", "no_metrics"), None),
+        (("stack", "ceiling"), None),
+    ]
+    for (numerator, denominator), goal in goals:
         # pair the rounds that both ran (on PostgreSQL, each ratio comes from its own phase)
         by_round = {r["round"]: r for r in targets[denominator].rounds}
         paired = [
@@ -63,9 +74,12 @@ def summarize(targets: dict[str, Target], health: dict[str, Any]) -> dict[str, A
             }
         )
     p95 = health["under_login_load"]["latency_ms"]["p95"]
+    p99 = median([r["latency_ms"]["p99"] for r in targets["stack"].rounds])
     return {
         "requests_per_second": medians,
         "ratios": ratios,
+        "stack_p99_ms": p99,
+        "stack_p99_pass": p99 <= P99_TARGET_MS,
         "health_live_p95_ms": p95,
         "health_pass": p95 <= HEALTH_P95_TARGET_MS,
     }
@@ -103,6 +117,12 @@ def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: 
             f"| {name} | {target.description} | {rps:.0f} | {min(rates):.0f} - {max(rates):.0f} | {p50:.2f} | "
             f"{p99:.2f} | {cpu:.0f} |"
         )
+    verdict = "PASS" if summary["stack_p99_pass"] else "FAIL"
+    lines += [
+        "",
+        f"Whole stack p99 (median of the rounds' p99 at {info['connections']} clients): "
+        f"{summary['stack_p99_ms']:.2f} ms, target <= {P99_TARGET_MS:.0f} ms: {verdict}",
+    ]
     return lines
 
 
@@ -281,5 +301,6 @@ def write_results(
 
 
 def passed(summary: dict[str, Any]) -> bool:
-    """Every ratio with a target meets it, and so does the health probe."""
-    return all(r["pass"] is not False for r in summary["ratios"]) and summary["health_pass"]
+    """Every ratio with a target meets it, and so do the whole stack's p99 and the health probe."""
+    ratios = all(r["pass"] is not False for r in summary["ratios"])
+    return ratios and summary["stack_p99_pass"] and summary["health_pass"]

@@ -39,13 +39,15 @@ class Target:
 
 
 def targets_for(package: str) -> dict[str, Target]:
-    """The four targets, in the order they are driven and reported."""
+    """The six targets, in the order they are driven and reported."""
     return {
         target.name: target
         for target in (
             Target("stack", "rendered service, whole security stack", f"{package}.main:app"),
             Target("stack_off", "same app, security middleware removed", "apps:stack_off"),
+            Target("no_metrics", "same app, request metrics removed", "apps:no_metrics"),
             Target("baseline", "hand-written FastAPI + PyJWT + SQLAlchemy", "baseline_app:app"),
+            Target("floor", "Starlette + PyJWT + one SELECT on the driver", "floor_app:app"),
             Target("ceiling", "bare Starlette route", "starlette_app:app"),
         )
     }
@@ -171,10 +173,10 @@ def cpu_seconds(target: Target) -> float | None:
 
 def migrate(project: Path, env: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=project, env=env, capture_output=True, check=False
+        [sys.executable, "-m", "alembic", "upgrade", "heads"], cwd=project, env=env, capture_output=True, check=False
     )
     if result.returncode != 0:
-        raise SystemExit(f"bench: alembic upgrade head failed:\n{result.stderr.decode(errors='replace')}")
+        raise SystemExit(f"bench: alembic upgrade heads failed:\n{result.stderr.decode(errors='replace')}")
 
 
 def register_and_login(stack: Target, password: str) -> str:

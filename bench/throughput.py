@@ -17,8 +17,7 @@ from databases import churn, pg_connections
 from load import LoadGenerator
 from servers import Target, cpu_seconds, register_and_login, serve_only
 
-PG_PHASE_BASELINE = ["stack", "baseline", "ceiling"]
-PG_PHASE_STACK_OFF = ["stack", "stack_off", "ceiling"]
+PG_PHASES = [["stack", "floor", "ceiling"], ["stack", "baseline"], ["stack", "stack_off"], ["stack", "no_metrics"]]
 
 
 def measure_throughput(
@@ -34,8 +33,8 @@ def measure_throughput(
     token = ""
     pool: list[dict[str, Any]] = []
     # On PostgreSQL three warm pools of 32 (+ 8 overflow) connections would not fit the server's default
-    # max_connections of 100, so the comparison runs in two phases of interleaved rounds, each with two pools.
-    phases = [list(targets)] if pg_database is None else [PG_PHASE_BASELINE, PG_PHASE_STACK_OFF]
+    # max_connections of 100, so the comparison runs in phases of interleaved rounds, each with two pools.
+    phases = [list(targets)] if pg_database is None else PG_PHASES
     for phase_number, phase in enumerate(phases):
         serve_only(targets, phase, env, workdir)
         log(f"servers up: {', '.join(f'{n}@{targets[n].port}' for n in phase)}")
@@ -84,7 +83,7 @@ def preflight(targets: dict[str, Target], token: str) -> None:
         response = httpx.get(target.url, headers=auth, timeout=10.0)
         if response.status_code != 200 or response.json().get("email") != EMAIL:
             raise SystemExit(f"bench: {target.name} answered {response.status_code}: {response.text[:200]}")
-        if target.name in ("stack", "stack_off"):
+        if target.name in ("stack", "stack_off", "no_metrics"):
             bad = httpx.get(target.url, headers={"Authorization": "Bearer not-a-token"}, timeout=10.0)
             if bad.status_code != 401:
                 raise SystemExit(f"bench: {target.name} accepted a bad token ({bad.status_code})")
@@ -92,6 +91,10 @@ def preflight(targets: dict[str, Target], token: str) -> None:
     for header in ("content-security-policy", "strict-transport-security", "x-request-id", "cache-control"):
         if header not in stack:
             raise SystemExit(f"bench: the whole stack answered without {header}")
+    if "no_metrics" in targets:
+        no_metrics = httpx.get(targets["no_metrics"].url, headers=auth, timeout=10.0).headers
+        if "content-security-policy" not in no_metrics or "x-request-id" not in no_metrics:
+            raise SystemExit("bench: no_metrics lost the security middleware too")
     if "stack_off" not in targets:
         return
     stack_off = httpx.get(targets["stack_off"].url, headers=auth, timeout=10.0).headers

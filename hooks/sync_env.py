@@ -5,7 +5,12 @@ backend or rate-limit store) would leave it without the settings the new code re
 development settings the template's .env takes per answer (`template/.fragments/env/<choice>/settings/<value>.env`
 of the version being installed) and merges them into `.env`:
 
-Only the choices whose answer changed since the last commit are merged: a plain update leaves .env as it is.
+Only the choices whose answer changed since the last commit are merged, with one exception: Redis's `app` user
+in compose.yaml (ACCOUNT_PLACEHOLDERS) is added on every update when .env lacks it, since compose.yaml requires it
+and Redis sets its users from the environment at every start. The database's owner and app roles are not: the
+server makes them on its first start only, so on a volume with data they would name roles that do not exist, and
+the app could no longer log in. Without them compose.yaml keeps the server's account, and this step says where the
+README shows how to move over.
 
 - A setting that is missing is appended, with its comment lines, under one header naming the answers that added it.
   Secrets are made here (`secrets.token_hex(32)`), never passed on a command line (Copier prints commands). A secret
@@ -41,7 +46,23 @@ FRAGMENTS = Path("template/.fragments/env")
 ENV_FILE = Path(".env")
 SECRETS_DIR = Path("secrets")
 # Placeholders of the fragments that stand for a secret made at copy time (computed questions in copier.yml).
-SECRET_PLACEHOLDERS = frozenset({"secret_key", "password_pepper", "database_password"})
+SECRET_PLACEHOLDERS = frozenset(
+    {
+        "secret_key",
+        "password_pepper",
+        "database_password",
+        "database_owner_password",
+        "database_app_password",
+        "redis_password",
+    }
+)
+# The passwords of accounts that compose.yaml's servers make at every start (copier.yml): a release may add them to
+# an answer the project already had. Their settings, and each one's `_USER` beside its `_PASSWORD`, are added on
+# every update. Not the database's roles: its server makes them on the first start only.
+ACCOUNT_PLACEHOLDERS = frozenset({"redis_password"})
+# The database roles compose.yaml logs in with when .env names them (else the server's account).
+ROLE_SETTINGS = ("DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD", "DATABASE_APP_USER", "DATABASE_APP_PASSWORD")
+COMPOSE_FILE = Path("compose.yaml")
 # The URL schemes (before any `+driver`) each `database` answer can use; another one is replaced.
 DATABASE_SCHEMES = {"sqlite": {"sqlite"}, "postgresql": {"postgresql", "postgres"}, "mysql": {"mysql", "mariadb"}}
 REPLACED = "# replaced by copier update: "
@@ -119,6 +140,13 @@ def template_blocks(template: Path, answers: dict[str, str]) -> list[Block]:
         settings = read_fragment(settings_file)[1] if settings_file.is_file() else []
         blocks.append(Block(choice, value, about, settings))
     return blocks
+
+
+def account_block(block: Block) -> Block:
+    """The settings of `block` that belong to an account compose.yaml makes: its password and its user name."""
+    passwords = {s.name for s in block.settings if ACCOUNT_PLACEHOLDERS & set(PLACEHOLDER.findall(s.template))}
+    names = passwords | {name.removesuffix("_PASSWORD") + "_USER" for name in passwords}
+    return Block(block.choice, block.value, [], [setting for setting in block.settings if setting.name in names])
 
 
 def parse_env(lines: list[str]) -> dict[str, int]:
@@ -219,6 +247,7 @@ def merge(lines: list[str], blocks: list[Block], answers: dict[str, str]) -> tup
     added: list[str] = []
     added_names: list[str] = []
     changes: list[str] = []
+    roles = False
     for block in blocks:
         missing = [setting for setting in block.settings if setting.name not in present]
         if not missing:
@@ -230,6 +259,7 @@ def merge(lines: list[str], blocks: list[Block], answers: dict[str, str]) -> tup
             added.extend(setting.comments)
             added.append(f"{setting.name}={_fill(setting.template, values)}")
             added_names.append(setting.name)
+            roles = roles or setting.name in ROLE_SETTINGS
     if added:
         while lines and not lines[-1].strip():
             lines.pop()
@@ -240,6 +270,11 @@ def merge(lines: list[str], blocks: list[Block], answers: dict[str, str]) -> tup
         notes.append(
             f"made new values for {', '.join(made_here)}; if the service already has them elsewhere (secrets/, "
             "Vault, AWS), put those values here instead: another PASSWORD_PEPPER fails every stored password"
+        )
+    if roles:
+        notes.append(
+            "compose.yaml's database server makes the new roles on its first start only: one that has data already "
+            'needs them made once before the app restarts (README.md, "Database roles", "Existing compose deployments")'
         )
     return lines, notes
 
@@ -288,17 +323,36 @@ def _backend_notes(
     return notes
 
 
+def _role_notes(lines: list[str], answers: dict[str, str]) -> list[str]:
+    """A compose project on a database server whose .env names no roles: where the README shows how to make them."""
+    if answers.get("database") in (None, "sqlite") or not COMPOSE_FILE.is_file():
+        return []
+    present = parse_env(lines)
+    missing = [name for name in ROLE_SETTINGS if name not in present or not _value(lines[present[name]])]
+    if not missing:
+        return []
+    return [
+        f"no {', '.join(missing)}: compose.yaml's app and migrate keep the database server's account; to give them "
+        'roles of their own, see README.md "Database roles", "Existing compose deployments"'
+    ]
+
+
 def main(template: Path, answers: dict[str, str]) -> int:
-    # Only the answers that changed: a plain update leaves .env as it is, even when a release's fragments gained a
-    # setting that an unchanged answer does not need (PASSWORD_PEPPER of a 0.1.0 argon2 project, say).
+    # The answers that changed, whole; of the others only Redis's account. A plain update adds nothing
+    # else, even when a release's fragments gained a setting an unchanged answer does not need (PASSWORD_PEPPER of a
+    # 0.1.0 argon2 project, say: a new one would fail every stored hash).
     old = _old_answers()
-    blocks = [block for block in template_blocks(template, answers) if old.get(block.choice) != block.value]
+    blocks = [
+        block if old.get(block.choice) != block.value else account_block(block)
+        for block in template_blocks(template, answers)
+    ]
     if not ENV_FILE.is_file():
         _say(f"no {ENV_FILE}; nothing to merge (`copier update` renders a missing one from the answers)")
         return 0
     before = ENV_FILE.read_text(encoding="utf-8")
     lines, notes = merge(before.splitlines(), blocks, answers)
     notes += _backend_notes(blocks, template, lines, answers, old)
+    notes += _role_notes(lines, answers)
     after = "\n".join(lines) + "\n" if lines else ""
     loose = ENV_FILE.stat().st_mode & 0o077
     if after != before or loose:

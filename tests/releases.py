@@ -79,6 +79,19 @@ def release_repository(repo: Path) -> list[str]:
     return tags
 
 
+def release_and_working_tree(repo: Path, tag: str) -> str:
+    """Build the repository at `repo` from release `tag` and this working tree after it; return the latter's tag."""
+    commit = dict(released())[tag]
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    _replace_tree(repo, _tree_of(commit))
+    release(repo, tag, f"rampart {tag}")
+    _replace_tree(repo, working_tree())
+    newest = next_version()
+    release(repo, newest, f"rampart {newest}")
+    return newest
+
+
 def working_tree_repository(repo: Path, tag: str) -> Path:
     """This working tree alone, as a fresh repository released as `tag`."""
     repo.mkdir(parents=True)

@@ -9,7 +9,7 @@ import yaml
 from variants import VARIANTS
 
 CHECKLIST = {
-    "A": 14,
+    "A": 15,
     "B": 7,
     "C": 12,
     "D": 4,
@@ -18,9 +18,10 @@ CHECKLIST = {
     "G": 5,
     "H": 12,
     "I": 3,
+    "O": 5,
 }
 IDS = [f"{group}{number:02d}" for group, count in CHECKLIST.items() for number in range(1, count + 1)]
-ROW = re.compile(r"^\| ([A-I]\d\d) \| (.+?) \| (.+?) \|$", re.MULTILINE)
+ROW = re.compile(r"^\| ([A-IO]\d\d) \| (.+?) \| (.+?) \|$", re.MULTILINE)
 TEST_REF = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
 

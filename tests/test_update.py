@@ -16,7 +16,7 @@ import pytest
 import yaml
 from copier.errors import UnsafeTemplateError
 from helpers import TEMPLATE, git, python, release, run
-from releases import leftovers, render_project, update
+from releases import leftovers, release_and_working_tree, render_project, update
 
 SRC = Path("template/src/{{ package_name }}")
 
@@ -141,6 +141,179 @@ def test_t04_changed_answer_renders_the_new_variant(template_repo: Path, tmp_pat
     for check in (["ruff", "check", "--no-cache", "."], ["mypy", "--strict", "src", "tests"]):
         result = run(python("-m", *check), project)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The database roles' settings: a fresh copy's .env has them; an update never adds them (the server would not have
+# the roles: it makes them on its first start only).
+ROLES = ("DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD", "DATABASE_APP_USER", "DATABASE_APP_PASSWORD")
+SETTING = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
+
+
+class Unset(Exception):
+    """A `${NAME:?}` (or `${NAME?}`) that compose would refuse: `docker compose config` fails."""
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the `}` that closes the `${` just before `start`, past any nested `${...}`."""
+    depth, index = 1, start
+    while index < len(text):
+        if text.startswith("$$", index):
+            index += 2
+            continue
+        if text.startswith("${", index):
+            depth, index = depth + 1, index + 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    raise AssertionError(f"unclosed ${{ in {text!r}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """`text` as compose fills it from `env` (its interpolation rules); a default is read only when it is used."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        if text.startswith("$$", index):
+            out.append("$")
+            index += 2
+        elif text.startswith("${", index):
+            end = _closing(text, index + 2)
+            out.append(_expression(text[index + 2 : end], env))
+            index = end + 1
+        elif bare := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)", text[index:]):
+            out.append(env.get(bare.group(1), ""))
+            index += bare.end()
+        else:
+            out.append(text[index])
+            index += 1
+    return "".join(out)
+
+
+def _expression(expression: str, env: dict[str, str]) -> str:
+    match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", expression, re.DOTALL)
+    assert match is not None, f"not compose interpolation: ${{{expression}}}"
+    name, operator, rest = match.groups()
+    given = env.get(name) if operator is None or operator.startswith(":") else (name in env and "set")
+    if operator is None:
+        return env.get(name, "")
+    if operator.endswith("-"):
+        return env[name] if given else interpolate(rest, env)
+    if operator.endswith("?"):
+        if not given:
+            raise Unset(name)
+        return env[name]
+    return interpolate(rest, env) if given else ""
+
+
+def _containers(compose: Path, env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each compose service's environment as its container gets it: `env_file: .env`, then `environment:` over it."""
+    services = yaml.safe_load(compose.read_text())["services"]
+    found = {}
+    for name, service in services.items():
+        given = {key: interpolate(str(value), env) for key, value in (service.get("environment") or {}).items()}
+        found[name] = {**(env if service.get("env_file") else {}), **given}
+    return found
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in (*_strings(key), *_strings(value))]
+    if isinstance(node, list):
+        return [text for item in node for text in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def _unset(compose: Path, env: dict[str, str]) -> set[str]:
+    """The settings compose.yaml requires that `env` lacks: every string in it, interpolated as compose does."""
+    missing = set()
+    for text in _strings(yaml.safe_load(compose.read_text())):
+        try:
+            interpolate(text, env)
+        except Unset as unset:
+            missing.add(str(unset))
+    return missing
+
+
+def test_interpolate_reads_a_nested_requirement_only_when_its_default_is_used() -> None:
+    text = "${A:-${B:?}}:${C-x}:${D:+${E:?}}:$$F:$G"
+    assert interpolate(text, {"A": "a", "C": "", "G": "g"}) == "a:::$F:g"
+    assert interpolate(text, {"A": "", "B": "b", "D": "d", "E": "e"}) == "b:x:e:$F:"
+    with pytest.raises(Unset, match="B"):
+        interpolate(text, {"A": ""})
+    with pytest.raises(Unset, match="E"):
+        interpolate(text, {"A": "a", "D": "d"})
+
+
+def test_t04_plain_update_gives_env_what_compose_now_requires(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], rendered: Any
+) -> None:
+    """A v0.2.0 project with PostgreSQL, Redis and compose.yaml, updated with no answer changed: compose.yaml now
+    requires the password of Redis's ACL user, which the update adds to .env, and nothing of the database roles,
+    which a volume with data does not have: the app and migrate keep the server's account, as in v0.2.0, and the hook
+    names the settings that would move them over. A fresh copy's .env has the roles, and the app logs in as its
+    own (O04)."""
+    newest = release_and_working_tree(tmp_path / "template-repo", "v0.2.0")
+    answers = {"database": "postgresql", "rate_limit_store": "redis", "include_docker": True}
+    project = render_project(tmp_path / "template-repo", tmp_path / "project", answers, tag="v0.2.0")
+    env_file, compose = project / ".env", project / "compose.yaml"
+    before = dict(SETTING.findall(env_file.read_text()))
+    assert not {"REDIS_PASSWORD", *ROLES} & set(before), "v0.2.0 wrote none of them"
+    capfd.readouterr()
+
+    update(project, newest)
+
+    output = "".join(capfd.readouterr())
+    after = dict(SETTING.findall(env_file.read_text()))
+    assert set(after) - set(before) == {"REDIS_PASSWORD"}, "the roles' settings would name roles the server lacks"
+    assert {name: after[name] for name in before} == before, "every setting already there keeps its value"
+    assert re.fullmatch(r"[0-9a-f]{64}", after["REDIS_PASSWORD"])
+    assert after["REDIS_PASSWORD"] not in before.values(), "a fresh value"
+    assert "added REDIS_PASSWORD" in output
+    assert all(name in output for name in ROLES) and "Existing compose deployments" in output
+    assert after["REDIS_PASSWORD"] not in output and after["POSTGRES_PASSWORD"] not in output, "names only"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert leftovers(project) == []
+
+    assert _unset(compose, after) == set(), "`docker compose config` would fail"
+    assert _unset(compose, before) == {"REDIS_PASSWORD"}, "the check sees a setting compose requires"
+    containers = _containers(compose, after)
+    server = f"{after['POSTGRES_USER']}:{after['POSTGRES_PASSWORD']}@/{after['POSTGRES_DB']}?"
+    assert f"://{server}" in containers["app"]["DATABASE_URL"], "the app keeps v0.2.0's account"
+    assert f"://{server}" in containers["migrate"]["MIGRATIONS_DATABASE_URL"]
+    assert "MIGRATIONS_DATABASE_URL" not in containers["app"], "the app never holds the owner's login"
+    assert containers["app"]["POSTGRES_PASSWORD"] == "", "blanked beside the URL that holds it"
+    assert f":{after['REDIS_PASSWORD']}@" in containers["app"]["REDIS_URL"]
+    assert all(containers["db"][name] == "" for name in ROLES), "the server's first-start script makes no roles"
+
+    text = env_file.read_text()
+    again = run(
+        python(
+            str(TEMPLATE / "hooks/sync_env.py"),
+            str(TEMPLATE),
+            "database=postgresql",
+            "secret_backend=env",
+            "rate_limit_store=redis",
+            "package_name=my_service",
+            "project_slug=my-service",
+        ),
+        project,
+    )
+    assert again.returncode == 0, again.stderr
+    assert env_file.read_text() == text, "idempotent"
+
+    fresh = rendered("all-services")
+    fresh_env = dict(SETTING.findall((fresh / ".env").read_text()))
+    assert all(fresh_env.get(name) for name in ROLES)
+    assert _unset(fresh / "compose.yaml", fresh_env) == set()
+    containers = _containers(fresh / "compose.yaml", fresh_env)
+    app_role = f"://{fresh_env['DATABASE_APP_USER']}:{fresh_env['DATABASE_APP_PASSWORD']}@"
+    owner = f"://{fresh_env['DATABASE_OWNER_USER']}:{fresh_env['DATABASE_OWNER_PASSWORD']}@"
+    assert app_role in containers["app"]["DATABASE_URL"], "a fresh copy's app logs in as its data-only role"
+    assert owner in containers["migrate"]["MIGRATIONS_DATABASE_URL"]
+    assert containers["app"]["DATABASE_OWNER_PASSWORD"] == ""
 
 
 def _add_migration(repo: Path, version: str, old: str, new: str) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .db.engine import create_engine
+from .db.privileges import role_findings
 from .db.session import create_sessionmaker
 from .observability.logging import configure_logging
 from .security.emails import normalize_email
@@ -16,9 +17,15 @@ from .settings import ConfigurationError, Settings, load_settings
 from .settings.deploy_checks import run_deploy_checks
 
 
-def check_deploy() -> int:
-    """Print every insecure production setting with its ID and fix; exit 1 when there is any."""
-    findings = run_deploy_checks(load_settings())
+def check_deploy(*, settings_only: bool = False) -> int:
+    """Print every insecure production setting with its ID and fix; exit 1 when there is any.
+
+    Unless `settings_only`, it also connects with DATABASE_URL to see what the app's role may do (db/privileges.py).
+    """
+    settings = load_settings()
+    findings = run_deploy_checks(settings)
+    if not settings_only:
+        findings = sorted([*findings, *asyncio.run(role_findings(settings))], key=lambda finding: finding.id)
     for finding in findings:
         print(finding)
     if not findings:
@@ -70,13 +77,16 @@ def create_admin(email: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=__package__, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("check-deploy", help="list insecure production settings; exit 1 when there is any")
+    deploy = commands.add_parser("check-deploy", help="list insecure production settings; exit 1 when there is any")
+    deploy.add_argument(
+        "--settings-only", action="store_true", help="judge the settings alone, without connecting to the database"
+    )
     admin = commands.add_parser("create-admin", help="create an admin account (password from a prompt or stdin)")
     admin.add_argument("--email", required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "check-deploy":
-            return check_deploy()
+            return check_deploy(settings_only=args.settings_only)
         return create_admin(args.email)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)

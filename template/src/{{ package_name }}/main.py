@@ -3,6 +3,7 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -12,19 +13,22 @@ from .api.docs import DOCS_PATH, OPENAPI_PATH, docs_router
 from .api.errors import install_error_handlers
 from .api.methods import install_method_not_allowed
 from .api.openapi import install_openapi
-from .api.routes import auth, health, items, users
-from .db.engine import create_engine
+from .api.routes import auth, health, items, metrics, users
+from .db.engine import create_engine, create_reader
 from .db.outages import is_outage
 from .db.session import create_sessionmaker
 from .extensions import models as _extension_models  # noqa: F401  (registers the project's own tables)
 from .extensions import routes as extension_routes
 from .middleware.body_limit import BodySizeLimitMiddleware
 from .middleware.error_boundary import ErrorBoundaryMiddleware
+from .middleware.metrics import MetricsMiddleware
 from .middleware.proxy_headers import ProxyHeadersMiddleware
 from .middleware.request_id import RequestIdMiddleware
 from .middleware.security_headers import SecurityHeadersMiddleware
 from .middleware.trusted_host import TrustedHostMiddleware
+from .observability.error_tracking import Reporter, init_error_tracking
 from .observability.logging import configure_logging
+from .observability.metrics import count_dependency_error
 from .security.passwords import PasswordHasher
 from .security.rate_limit_store import create_rate_limiter
 from .security.tokens import TokenService
@@ -34,7 +38,7 @@ from .settings.deploy_checks import run_deploy_checks
 API_PREFIX = "/api/v1"
 
 
-def security_middleware(settings: Settings, *, docs: bool) -> list[Middleware]:
+def security_middleware(settings: Settings, *, docs: bool, report: Reporter) -> list[Middleware]:
     """The middleware around every route, outermost first: each sees only what the ones above it let through."""
     # No proxy to believe, or no origin to allow: one layer less on every request.
     proxies = [Middleware(ProxyHeadersMiddleware, trusted_proxies=settings.trusted_proxies)]
@@ -51,10 +55,21 @@ def security_middleware(settings: Settings, *, docs: bool) -> list[Middleware]:
     return [
         # Outermost, so that every answer, the 500s and the refusals below included, carries the headers.
         Middleware(SecurityHeadersMiddleware, docs_prefixes=[DOCS_PATH] if docs else []),
+        # Next, so that every answer is counted and timed, the refusals and 500s of the layers below included.
+        Middleware(MetricsMiddleware),
         *(proxies if settings.trusted_proxies else []),
         Middleware(RequestIdMiddleware),
-        Middleware(ErrorBoundaryMiddleware, is_outage=is_outage),
-        Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=health.PATHS),
+        # The outages it sees are the database's (db/outages.py); the rate-limit store counts its own.
+        Middleware(
+            ErrorBoundaryMiddleware,
+            is_outage=is_outage,
+            report=report,
+            count_outage=partial(count_dependency_error, "database"),
+        ),
+        # Probes and Prometheus reach a replica by its address, whatever the Host.
+        Middleware(
+            TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, exempt_paths=(*health.PATHS, metrics.PATH)
+        ),
         *(cors if settings.cors_origins else []),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
@@ -65,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.is_production and (findings := run_deploy_checks(settings)):
         raise ConfigurationError("refusing to start in production: " + "; ".join(map(str, findings)))
     configure_logging(settings.log_level)
+    report = init_error_tracking(settings)
 
     engine = create_engine(settings)
     rate_limiter = create_rate_limiter(settings)
@@ -87,10 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=OPENAPI_PATH if docs else None,
         lifespan=lifespan,
-        middleware=security_middleware(settings, docs=docs),
+        middleware=security_middleware(settings, docs=docs, report=report),
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reader = create_reader(engine)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.passwords = PasswordHasher.from_settings(settings)
     app.state.tokens = TokenService(settings)
@@ -101,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth.router, users.router, items.router, extension_routes.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    metrics.install_metrics(app, settings.metrics_allowed_networks)
     if docs:
         app.include_router(docs_router(settings.project_name))
     install_error_handlers(app)

@@ -1,6 +1,8 @@
 """Request dependencies: the database session, the services built at start-up, and who is calling.
 
-Owners' routes depend on `CurrentUser` (or `AdminUser`) to require a login, and mark anonymous routes with `PUBLIC`.
+Owners' routes depend on `CurrentCaller` to require a login and learn who is calling: one query outside any
+transaction, no ORM object. A route that changes the user itself depends on `CurrentUser` (or `AdminUser`), the ORM
+`User` in the request's session. Anonymous routes are marked with `PUBLIC`.
 Every dependency is `async def`, even those that only read an attribute: FastAPI runs a plain `def` dependency in a
 worker thread, and that hop costs more per request than the whole security middleware (per rampart's bench).
 """
@@ -11,15 +13,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import User
 from ..observability.audit import AuditEvent, record
 from ..security.passwords import PasswordHasher
 from ..security.rate_limit import RateLimiter
-from ..security.sessions import user_for_access
-from ..security.tokens import InvalidTokenError, TokenService
+from ..security.sessions import Caller, caller_for_access, user_for_access
+from ..security.tokens import AccessClaims, InvalidTokenError, TokenService
 from ..services.accounts import AccountService
 from ..settings import Settings
 
@@ -27,7 +31,7 @@ from ..settings import Settings
 # refuse anonymous callers, and tests/test_access_control.py (F02) checks that against the whole OpenAPI list.
 PUBLIC: dict[str, Any] = {"x-public": True}
 
-bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/login")
+BEARER_DESCRIPTION = "Access token from POST /api/v1/auth/login"
 
 UNAUTHORIZED = HTTPException(
     status_code=status.HTTP_401_UNAUTHORIZED,
@@ -66,7 +70,9 @@ async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+# Closed as soon as the route returns, before the response is sent: the connection goes back to the pool while the
+# client is still reading, so the client's next request finds it there instead of opening an overflow connection.
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 PasswordsDep = Annotated[PasswordHasher, Depends(get_passwords)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
@@ -83,32 +89,61 @@ async def get_accounts(db: DbSession, request: Request, client: ClientAddress) -
 Accounts = Annotated[AccountService, Depends(get_accounts)]
 
 
+def access_claims(request: Request) -> AccessClaims:
+    """The claims of the request's bearer access token, checked in process; 401 without a valid one."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if not token or scheme.lower() != "bearer":
+        raise UNAUTHORIZED
+    tokens: TokenService = request.app.state.tokens
+    try:
+        return tokens.decode_access_token(token)
+    except InvalidTokenError:
+        raise UNAUTHORIZED from None
+
+
+class BearerSecurity(SecurityBase):
+    """A dependency that authenticates a bearer access token; OpenAPI shows it as the `HTTPBearer` scheme."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description=BEARER_DESCRIPTION)
+        self.scheme_name = "HTTPBearer"
+
+
+class BearerCaller(BearerSecurity):
+    """The caller, in one dependency: token, then user and session in one statement on the reading engine's pool
+    (`security.sessions.caller_for_access`); no ORM session, no transaction, no sub-dependencies."""
+
+    async def __call__(self, request: Request) -> Caller:
+        claims = access_claims(request)
+        caller = await caller_for_access(request.app.state.reader, claims.user_id, claims.session_id)
+        if caller is None:
+            raise UNAUTHORIZED
+        return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(BearerCaller())]
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller and the session their access token belongs to."""
+    """The authenticated caller as the ORM `User` in the request's session, and the session their token belongs to."""
 
     user: User
     session_id: uuid.UUID
 
 
-async def get_principal(
-    db: DbSession,
-    tokens: TokensDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    if credentials is None:
-        raise UNAUTHORIZED
-    try:
-        claims = tokens.decode_access_token(credentials.credentials)
-    except InvalidTokenError:
-        raise UNAUTHORIZED from None
-    user = await user_for_access(db, claims.user_id, claims.session_id)
-    if user is None:
-        raise UNAUTHORIZED
-    return Principal(user, claims.session_id)
+class BearerPrincipal(BearerSecurity):
+    """The caller for routes that change the user: `BearerCaller`'s checks, read into the request's session."""
+
+    async def __call__(self, request: Request, db: DbSession) -> Principal:
+        claims = access_claims(request)
+        user = await user_for_access(db, claims.user_id, claims.session_id)
+        if user is None:
+            raise UNAUTHORIZED
+        return Principal(user, claims.session_id)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(BearerPrincipal())]
 
 
 async def get_current_user(principal: CurrentPrincipal) -> User:

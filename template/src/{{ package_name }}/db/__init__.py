@@ -1,6 +1,7 @@
 """The database layer: the table base (`base.py`), the engine of this project's database (`engine.py`), sessions.
 
-Each database the template supports has its own `engine.py`; `DatabaseEngine` states what every one of them offers.
+Each database the template supports has its own `engine.py` and `privileges.py`; `DatabaseEngine` and
+`DatabasePrivileges` state what every one of them offers.
 """
 
 from typing import Protocol, runtime_checkable
@@ -9,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..settings import Settings
+from ..settings.checks import Finding
 
 
 @runtime_checkable
@@ -18,8 +20,19 @@ class DatabaseEngine(Protocol):
     def create_engine(self, settings: Settings) -> AsyncEngine:
         """The app's engine, with the pool and timeouts the settings ask for."""
 
+    def create_reader(self, engine: AsyncEngine) -> AsyncEngine:
+        """The engine for single reads outside any transaction, on `engine`'s pool: the access check's."""
+
     def create_migration_engine(self, settings: Settings) -> AsyncEngine:
         """Alembic's engine: like the app's, without limits a long migration would hit."""
 
     def is_unavailable(self, exc: DBAPIError) -> bool:
         """Whether the error means the database cannot serve now (503), as opposed to a bug (500)."""
+
+
+@runtime_checkable
+class DatabasePrivileges(Protocol):
+    """The module `privileges.py`, whichever database it is for."""
+
+    async def role_findings(self, settings: Settings) -> list[Finding]:
+        """What check-deploy reports about DATABASE_URL's role, asked of the server (none where there are no roles)."""

@@ -4,7 +4,9 @@ From a peer inside TRUSTED_PROXIES, the client is the right-most `X-Forwarded-Fo
 trusted proxy, and the scheme comes from `X-Forwarded-Proto`; the scope is marked so that later middleware may believe
 the proxy's other headers (`X-Request-ID`). From any other peer these headers change nothing. Peers, forwarded
 addresses and TRUSTED_PROXIES entries are read by `security/client_keys.py`: every spelling of an address is one
-address, and an IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`) is matched against IPv4 networks.
+address, and an IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`) is matched against IPv4 networks. A request without
+`X-Forwarded-For` keeps its peer as the client: GET /metrics, which answers only requests without any forwarding
+header (api/routes/metrics.py), judges the connection's own peer.
 """
 
 from collections.abc import Iterable

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from .metrics import count_security_event
 from .request_id import current_request_id
 
 _log = structlog.stdlib.get_logger("audit")
@@ -62,7 +63,11 @@ LEVELS: dict[AuditEvent, int] = {
 
 
 def record(event: AuditEvent, *, user_id: uuid.UUID | None = None, client: str | None = None, **fields: Any) -> None:
-    """Write one security event with a UTC time, its level, its name, who did it and the request it belongs to."""
+    """Write one security event with a UTC time, its level, its name, who did it and the request it belongs to.
+
+    The event also moves its Prometheus counter, if it has one (observability/metrics.py): one place feeds both.
+    """
+    count_security_event(event.value, fields.get("limit"))
     _log.log(
         event.level,
         str(event),

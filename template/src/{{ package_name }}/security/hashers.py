@@ -68,6 +68,12 @@ class PepperedBcryptHasher(HasherProtocol):
 
     bcrypt reads only 72 bytes; the keyed pre-hash lets every byte count, and the pepper stops hashes leaked
     from elsewhere (password shucking) from being tested against these.
+
+    A hash does not say which pepper made it: the format is the one every release reads, so instances of the
+    previous release and of this one can share a database during a rolling update or a rollback. Earlier peppers
+    (PASSWORD_PEPPER_PREVIOUS) are each a hasher of their own, which `PasswordHasher` tries only after the current
+    pepper refused the password. Without earlier peppers a check is one bcrypt; with N of them a wrong password costs
+    1 + N, and so does the check for an unknown account when bcrypt is PASSWORD_HASHER (no faster answer).
     """
 
     prefix = "$bcrypt-hmac"

@@ -1,7 +1,9 @@
-"""Password hashing: one configured algorithm, older hashes upgraded on the next successful login.
+"""Password hashing: one configured algorithm and pepper, older hashes upgraded on the next successful login.
 
 Hashing is slow on purpose, so every call runs in a worker thread behind a small capacity limiter: the event loop
-keeps serving, and a burst of logins cannot take more memory than the limiter allows.
+keeps serving, and a burst of logins cannot take more memory than the limiter allows. While PASSWORD_PEPPER_PREVIOUS
+lists N peppers, a wrong password for a bcrypt hash takes 1 + N bcrypts in its one thread: no more run at once, but
+each check holds its thread, and the CPU, that much longer.
 """
 
 import os
@@ -48,6 +50,7 @@ class PasswordHasher:
         algorithm: PasswordAlgorithm,
         *,
         pepper: bytes | None = None,
+        previous_peppers: Sequence[bytes] = (),
         parameters: HashParameters = PRODUCTION_PARAMETERS,
         max_concurrency: int | None = None,
     ) -> None:
@@ -66,12 +69,18 @@ class PasswordHasher:
         legacy: Sequence[HasherProtocol] = [h for h in available.values() if h is not None]
         self.algorithm = algorithm
         self._hash = PasswordHash((current, *legacy, LegacyBcryptHasher()))
+        self._previous_peppers = tuple(PepperedBcryptHasher(key, parameters.bcrypt_rounds) for key in previous_peppers)
         self._limiter = anyio.CapacityLimiter(max_concurrency or max(2, os.cpu_count() or 2))
 
     @classmethod
     def from_settings(cls, settings: Settings, parameters: HashParameters = PRODUCTION_PARAMETERS) -> Self:
-        """The hasher PASSWORD_HASHER and PASSWORD_PEPPER describe."""
-        return cls(settings.password_hasher, pepper=settings.pepper, parameters=parameters)
+        """The hasher PASSWORD_HASHER, PASSWORD_PEPPER and PASSWORD_PEPPER_PREVIOUS describe."""
+        return cls(
+            settings.password_hasher,
+            pepper=settings.pepper,
+            previous_peppers=settings.previous_peppers,
+            parameters=parameters,
+        )
 
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
@@ -86,9 +95,14 @@ class PasswordHasher:
 
     def _verify_and_update(self, password: str, hashed: str) -> tuple[bool, str | None]:
         try:
-            return self._hash.verify_and_update(password, hashed)
+            verified, updated = self._hash.verify_and_update(password, hashed)
+            if not verified and self._previous_peppers and PepperedBcryptHasher.identify(hashed):
+                # Mid-rotation: the hash may be of an earlier pepper. A match is hashed again with the current one.
+                verified = any(earlier.verify(password, hashed) for earlier in self._previous_peppers)
+                updated = self._hash.hash(password) if verified else None
         except _CORRUPT_HASH:
             return False, None
+        return verified, updated
 
     @cached_property
     def _dummy_hash(self) -> str:

@@ -1,6 +1,7 @@
 """Login sessions and their refresh-token families, kept server-side so revocation takes effect at once.
 
-An access token names its session (`sid`); every authenticated request checks user and session in one query.
+An access token names its session (`sid`); every authenticated request checks user and session in one query, made
+on a pooled connection outside any transaction (`caller_for_access`), so it costs one round trip to the database.
 A refresh token is single-use: using one marks it used and issues its successor in the same family. Presenting
 a used one again means it was copied, so the whole family is revoked. A session whose latest refresh token lies
 unused for longer than the idle timeout (REFRESH_TOKEN_IDLE_TIMEOUT_SECONDS) ends when it is next presented, even
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..models import AuthSession, RefreshToken, User, utcnow
 from .tokens import hash_refresh_token, new_refresh_token
@@ -36,6 +37,19 @@ class SessionIdleError(RefreshRefusedError):
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who an access token belongs to, as the database said when the request came in: read-only, no ORM object."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedSession:
     session_id: uuid.UUID
     refresh_token: str
@@ -50,18 +64,32 @@ async def start_session(db: AsyncSession, user: User, lifetime_seconds: int) -> 
     return IssuedSession(session.id, refresh_token)
 
 
-# Built once: constructing this statement took longer than running it on SQLite (per rampart's bench).
-_USER_FOR_ACCESS = (
-    select(User)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(
-        AuthSession.id == bindparam("session_id"),
-        User.id == bindparam("user_id"),
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > bindparam("now"),
-        User.is_active.is_(True),
-    )
+# Built once: constructing these statements took longer than running them on SQLite (per rampart's bench).
+_LIVE_SESSION = (
+    AuthSession.id == bindparam("session_id"),
+    User.id == bindparam("user_id"),
+    AuthSession.revoked_at.is_(None),
+    AuthSession.expires_at > bindparam("now"),
+    User.is_active.is_(True),
 )
+_USER_FOR_ACCESS = select(User).join(AuthSession, AuthSession.user_id == User.id).where(*_LIVE_SESSION)
+_CALLER_FOR_ACCESS = (
+    select(User.id, User.email, User.full_name, User.is_active, User.is_admin, User.created_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(*_LIVE_SESSION)
+)
+
+
+async def caller_for_access(engine: AsyncEngine, user_id: uuid.UUID, session_id: uuid.UUID) -> Caller | None:
+    """The active user behind a live session, read in one statement on `engine`'s pool, no ORM unit of work.
+
+    `engine` is the database's reading engine (`db.engine.create_reader`): on PostgreSQL it runs the statement in
+    autocommit, so no BEGIN and ROLLBACK go to the server around it.
+    """
+    parameters = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
+    async with engine.connect() as connection:
+        row = (await connection.execute(_CALLER_FOR_ACCESS, parameters)).first()
+    return None if row is None else Caller(*row, session_id=session_id)
 
 
 async def user_for_access(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> User | None:

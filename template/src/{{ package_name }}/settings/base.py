@@ -2,15 +2,17 @@
 
 import ipaddress
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode
 
 from .defaults import HASH_ALGORITHM, PASSWORD_MIN_LENGTH, PROJECT_NAME, PROJECT_SLUG
 
 CommaList = Annotated[list[str], NoDecode]
+SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 PasswordAlgorithm = Literal["argon2", "bcrypt", "scrypt"]
 PEPPERED_ALGORITHMS = frozenset({"bcrypt"})
 MIN_SECRET_BYTES = 32
@@ -37,6 +39,8 @@ class CoreSettings(BaseSettings):
     allowed_hosts: CommaList = ["localhost", "127.0.0.1"]
     cors_origins: CommaList = []
     trusted_proxies: CommaList = []
+    # O01: who may read GET /metrics (addresses or CIDR networks); every other client gets a 404.
+    metrics_allowed_networks: CommaList = ["127.0.0.1/32", "::1/128"]
     max_body_bytes: int = Field(default=65_536, ge=1_024)
 
     rate_limit_login: str = "5/minute"
@@ -53,30 +57,63 @@ class CoreSettings(BaseSettings):
     password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=12, le=64)
     password_hasher: PasswordAlgorithm = HASH_ALGORITHM
     password_pepper: SecretStr | None = None
+    # Rotation (A15): earlier keys, comma-separated, newest first; what they signed or peppered still verifies.
+    secret_key_previous: SecretList = ()
+    password_pepper_previous: SecretList = ()
 
-    @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", mode="before")
+    # Error tracking: off unless SENTRY_DSN is set (observability/error_tracking.py); the environment is APP_ENV's.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", "metrics_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("secret_key_previous", "password_pepper_previous", mode="before")
     @classmethod
-    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+    def _split_secrets(cls, value: object) -> object:
+        """Only spaces around the commas go: a key keeps every other byte it had as SECRET_KEY or PASSWORD_PEPPER."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return tuple(item.strip(" ") for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("trusted_proxies", "metrics_allowed_networks")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         """Each entry is a network; an IPv4-mapped one (`::ffff:10.0.0.0/104`) becomes the IPv4 network it covers."""
         networks = []
         for entry in value:
             try:
                 network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
-                msg = f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
+                msg = f"{str(info.field_name).upper()}: {entry!r} is not an IP address or CIDR network"
                 raise ValueError(msg) from None
             mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
             if mapped is not None and network.prefixlen >= 96:
                 entry = str(ipaddress.IPv4Network((mapped, network.prefixlen - 96)))
             networks.append(entry)
         return networks
+
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _dsn_is_usable(cls, value: object) -> object:
+        """An empty SENTRY_DSN is unset; any other must be a DSN. The message never quotes it: it holds a key."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            if not raw.strip():
+                return None
+            url = urlsplit(raw.strip())
+            if url.scheme not in {"http", "https"} or not url.username or not url.hostname or not url.path.strip("/"):
+                msg = "SENTRY_DSN is not a Sentry DSN like https://<public key>@<host>/<project id>"
+                raise ValueError(msg)
+            return raw.strip()
+        return value
 
     @field_validator("rate_limit_login", "rate_limit_login_account", "rate_limit_register", "rate_limit_refresh")
     @classmethod
@@ -108,6 +145,24 @@ class CoreSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _previous_secrets_are_usable(self) -> Self:
+        """The earlier keys obey the rules of the current ones; their positions are named, never their values."""
+        previous = {
+            "SECRET_KEY_PREVIOUS": self.secret_key_previous,
+            "PASSWORD_PEPPER_PREVIOUS": self.password_pepper_previous,
+        }
+        for name, keys in previous.items():
+            short = [str(n) for n, key in enumerate(keys, 1) if len(key.get_secret_value().encode()) < MIN_SECRET_BYTES]
+            if short:
+                which = f"key {short[0]} is" if len(short) == 1 else f"keys {', '.join(short)} are"
+                msg = f"{name} keys must be at least {MIN_SECRET_BYTES} bytes each; {which} shorter"
+                raise ValueError(msg)
+        if self.password_pepper_previous and self.password_pepper is None:
+            msg = "PASSWORD_PEPPER_PREVIOUS is set without PASSWORD_PEPPER, the pepper that replaced them"
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _idle_timeout_fits_lifetimes(self) -> Self:
         idle, absolute = self.refresh_token_idle_timeout_seconds, self.refresh_token_ttl_seconds
         if "refresh_token_idle_timeout_seconds" not in self.model_fields_set:
@@ -131,6 +186,11 @@ class CoreSettings(BaseSettings):
     def pepper(self) -> bytes | None:
         """PASSWORD_PEPPER as the key the peppered hasher takes."""
         return self.password_pepper.get_secret_value().encode() if self.password_pepper else None
+
+    @property
+    def previous_peppers(self) -> tuple[bytes, ...]:
+        """PASSWORD_PEPPER_PREVIOUS as keys: hashes made with them still verify, and are redone with the pepper."""
+        return tuple(pepper.get_secret_value().encode() for pepper in self.password_pepper_previous)
 
     @classmethod
     def origin_of(cls, name: str, *, missing: bool) -> str:

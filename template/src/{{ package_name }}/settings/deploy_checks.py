@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import Callable
 
 from limits import parse_many
+from pydantic import SecretStr
 
 from . import Settings
 from .checks import Finding
@@ -63,6 +64,48 @@ def _secret_key(settings: Settings) -> Finding | None:
             + ": keys must be random bytes from a CSPRNG (RFC 8725, section 3.5).",
             f"set {' and '.join(weak)} to the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
             + (", a new one for each." if len(weak) > 1 else "."),
+        )
+    return None
+
+
+def _rotated_keys(settings: Settings) -> dict[str, tuple[SecretStr | None, tuple[SecretStr, ...]]]:
+    """Each rotated setting: the key in use, and the earlier ones."""
+    return {
+        "SECRET_KEY": (settings.secret_key, settings.secret_key_previous),
+        "PASSWORD_PEPPER": (settings.password_pepper, settings.password_pepper_previous),
+    }
+
+
+def _weak_previous_keys(settings: Settings) -> Finding | None:
+    """Whoever guesses an earlier signing key signs tokens the service accepts, however old the key is."""
+    weak = [
+        f"{name}_PREVIOUS key {place} {weakness}"
+        for name, (_, keys) in _rotated_keys(settings).items()
+        for place, key in enumerate(keys, 1)
+        if (weakness := _weakness(key.get_secret_value()))
+    ]
+    if weak:
+        return Finding(
+            "deploy.E024",
+            "; ".join(weak) + ": earlier keys must be random bytes from a CSPRNG too (RFC 8725, section 3.5).",
+            "remove them: the tokens a removed key signed get 401 and their clients refresh; accounts whose "
+            "password hashes a removed pepper made cannot log in until they are given a new password.",
+        )
+    return None
+
+
+def _current_key_kept_as_previous(settings: Settings) -> Finding | None:
+    """The key in use again among the earlier ones: a rotation that rotated nothing."""
+    repeated = [
+        name
+        for name, (key, keys) in _rotated_keys(settings).items()
+        if key is not None and key.get_secret_value() in {old.get_secret_value() for old in keys}
+    ]
+    if repeated:
+        return Finding(
+            "deploy.E025",
+            " and ".join(f"{name}_PREVIOUS holds {name}" for name in repeated) + ": the rotation rotated nothing.",
+            f"set {' and '.join(repeated)} to a new key, and keep the old one in the _PREVIOUS setting.",
         )
     return None
 
@@ -158,6 +201,24 @@ def _proxies(settings: Settings) -> Finding | None:
     return None
 
 
+def _metrics_networks(settings: Settings) -> Finding | None:
+    """GET /metrics tells traffic, routes and security events to whoever may read it (O01)."""
+    broad = [
+        entry
+        for entry in settings.metrics_allowed_networks
+        if _covers_the_internet(ipaddress.ip_network(entry, strict=False))
+    ]
+    if broad:
+        return Finding(
+            "deploy.E019",
+            f"METRICS_ALLOWED_NETWORKS covers large parts of the Internet ({', '.join(broad)}): anyone there "
+            "reads GET /metrics.",
+            "list only the addresses or private network your Prometheus scrapes from, e.g. "
+            "METRICS_ALLOWED_NETWORKS=10.0.0.0/8.",
+        )
+    return None
+
+
 def _token_lifetime(settings: Settings) -> Finding | None:
     if settings.access_token_ttl_seconds > 3600:
         return Finding(
@@ -229,9 +290,22 @@ def _body_cap(settings: Settings) -> Finding | None:
     return None
 
 
+def _sentry_dsn(settings: Settings) -> Finding | None:
+    """Error reports carry stack traces and request paths: a plain-HTTP DSN sends them, and its key, in the clear."""
+    if settings.sentry_dsn is not None and not settings.sentry_dsn.get_secret_value().lower().startswith("https://"):
+        return Finding(
+            "deploy.E020",
+            "SENTRY_DSN is not https://: error reports would cross the network unencrypted.",
+            "use the https:// DSN your Sentry project shows under Client Keys, or unset SENTRY_DSN.",
+        )
+    return None
+
+
 CHECKS: tuple[Callable[[Settings], Finding | None], ...] = (
     _environment,
     _secret_key,
+    _weak_previous_keys,
+    _current_key_kept_as_previous,
     _debug,
     _docs,
     _hosts,
@@ -240,11 +314,13 @@ CHECKS: tuple[Callable[[Settings], Finding | None], ...] = (
     _cors_plain_http,
     _cors_null,
     _proxies,
+    _metrics_networks,
     _token_lifetime,
     _database_echo,
     _log_level,
     _rate_limits,
     _body_cap,
+    _sentry_dsn,
     *DATABASE_CHECKS,
     *RATE_LIMIT_STORE_CHECKS,
     *SECRET_BACKEND_CHECKS,

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ...observability.metrics import count_dependency_error
+
 router = APIRouter(prefix="/health", include_in_schema=False)
 PATHS = ("/health/live", "/health/ready")
 DATABASE_DOWN = (OSError, SQLAlchemyError)
@@ -35,6 +37,8 @@ async def ready(request: Request) -> JSONResponse:
         checks["database"] = "unavailable"
     checks["rate_limit_store"] = "ok" if await request.app.state.rate_limiter.healthy() else "unavailable"
     down = {name for name, value in checks.items() if value != "ok"}
+    for name in down:
+        count_dependency_error(name)
     if down & REQUIRED:
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
     return JSONResponse({"status": "degraded" if down else "ok", "checks": checks})

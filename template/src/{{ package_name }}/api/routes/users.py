@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from ...models import User
 from ...schemas import AdminUserUpdateIn, PasswordChangeIn, UserOut, UserUpdateIn
+from ...security.sessions import Caller
 from ...services.accounts import SelfLockoutError, UserNotFoundError, WrongPasswordError
-from ..deps import Accounts, AdminUser, CurrentPrincipal, CurrentUser, DbSession, RateLimiterDep
+from ..deps import Accounts, AdminUser, CurrentCaller, CurrentPrincipal, CurrentUser, DbSession, RateLimiterDep
 from ..device_tokens import DeviceTokenCookie
 from ..responses import error, errors
 
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserOut)
-async def read_me(user: CurrentUser) -> User:
-    return user
+async def read_me(caller: CurrentCaller) -> Caller:
+    return caller
 
 
 @router.patch("/me", response_model=UserOut)
