@@ -68,15 +68,17 @@ def _write_attempt(directory: Path) -> str:
 
 def main() -> None:
     project, data, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
-    # The project may lie under /tmp, which the tmpfs below hides: keep a handle on it and bind it back in place.
-    kept = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
+    # The project and the interpreter's environment may lie under /tmp (a checkout there, its .venv), which the
+    # tmpfs below hides: keep a handle on each and bind it back in place, read-only like everything else.
+    needed = [place for place in dict.fromkeys([project, Path(sys.prefix)]) if TMP in place.parents]
+    kept = {place: os.open(place, os.O_RDONLY | os.O_DIRECTORY) for place in needed}
     _read_only_everywhere()
     _tmpfs(TMP, "mode=1777,size=64m")
-    if not project.is_dir():
-        project.mkdir(parents=True)
-        _mount(f"/proc/self/fd/{kept}", project, None, MS_BIND)
-        _mount("none", project, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    os.close(kept)
+    for place, descriptor in kept.items():
+        place.mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{descriptor}", place, None, MS_BIND)
+        _mount("none", place, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(descriptor)
     data.mkdir(parents=True, exist_ok=True)
     _tmpfs(data, "mode=0700,size=16m")
 
