@@ -1,4 +1,5 @@
-"""The database layer: the table base (`base.py`), the engine of this project's database (`engine.py`), sessions.
+"""The database layer: the table base (`base.py`), the engine of this project's database (`engine.py`),
+sessions, and the reader of the access check (`reader.py`).
 
 Each database the template supports has its own `engine.py` and `privileges.py`; `DatabaseEngine` and
 `DatabasePrivileges` state what every one of them offers.
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..settings import Settings
 from ..settings.checks import Finding
+from .reader import Reader
 
 
 @runtime_checkable
@@ -20,8 +22,8 @@ class DatabaseEngine(Protocol):
     def create_engine(self, settings: Settings) -> AsyncEngine:
         """The app's engine, with the pool and timeouts the settings ask for."""
 
-    def create_reader(self, engine: AsyncEngine) -> AsyncEngine:
-        """The engine for single reads outside any transaction, on `engine`'s pool: the access check's."""
+    def create_reader(self, engine: AsyncEngine) -> Reader:
+        """Single reads on `engine`'s pool, outside any transaction where the driver allows: the access check's."""
 
     def create_migration_engine(self, settings: Settings) -> AsyncEngine:
         """Alembic's engine: like the app's, without limits a long migration would hit."""

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.reader import Reader
 from ..models import AuthSession, RefreshToken, User, utcnow
 from .tokens import hash_refresh_token, new_refresh_token
 
@@ -40,13 +41,13 @@ class SessionIdleError(RefreshRefusedError):
 class Caller:
     """Who an access token belongs to, as the database said when the request came in: read-only, no ORM object."""
 
+    session_id: uuid.UUID
     id: uuid.UUID
     email: str
     full_name: str | None
     is_active: bool
     is_admin: bool
     created_at: datetime
-    session_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +81,14 @@ _CALLER_FOR_ACCESS = (
 )
 
 
-async def caller_for_access(engine: AsyncEngine, user_id: uuid.UUID, session_id: uuid.UUID) -> Caller | None:
-    """The active user behind a live session, read in one statement on `engine`'s pool, no ORM unit of work.
+async def caller_for_access(reader: Reader, user_id: uuid.UUID, session_id: uuid.UUID) -> Caller | None:
+    """The active user behind a live session, read in one statement on the engine's pool, no ORM unit of work.
 
-    `engine` is the database's reading engine (`db.engine.create_reader`): on PostgreSQL it runs the statement in
+    `reader` is the database's (`db.engine.create_reader`): on PostgreSQL it runs the statement on the driver in
     autocommit, so no BEGIN and ROLLBACK go to the server around it.
     """
-    parameters = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
-    async with engine.connect() as connection:
-        row = (await connection.execute(_CALLER_FOR_ACCESS, parameters)).first()
-    return None if row is None else Caller(*row, session_id=session_id)
+    row = await reader.first(_CALLER_FOR_ACCESS, {"session_id": session_id, "user_id": user_id, "now": utcnow()})
+    return None if row is None else Caller(session_id, *row)
 
 
 async def user_for_access(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> User | None:
