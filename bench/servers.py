@@ -94,6 +94,8 @@ def service_env(project: Path, package: str, backends: dict[str, str]) -> dict[s
         "JWT_AUDIENCE": "rampart-bench-api",
         "RATE_LIMIT_LOGIN": "1000000/minute",
         "RATE_LIMIT_LOGIN_ACCOUNT": "1000000/minute",
+        # The bench user logs in right after registering, with no mailbox to follow a verification link from.
+        "EMAIL_VERIFICATION_REQUIRED": "false",
         "WEB_CONCURRENCY": "1",
         **backends,
     }

@@ -18,10 +18,12 @@ CHECKLIST = {
     "G": 5,
     "H": 12,
     "I": 3,
+    "M": 5,
     "O": 5,
+    "R": 5,
 }
 IDS = [f"{group}{number:02d}" for group, count in CHECKLIST.items() for number in range(1, count + 1)]
-ROW = re.compile(r"^\| ([A-IO]\d\d) \| (.+?) \| (.+?) \|$", re.MULTILINE)
+ROW = re.compile(r"^\| ([A-IMOR]\d\d) \| (.+?) \| (.+?) \|$", re.MULTILINE)
 TEST_REF = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
 

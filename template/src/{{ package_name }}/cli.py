@@ -1,4 +1,4 @@
-"""Operator commands: `python -m <package> check-deploy` and `python -m <package> create-admin --email E`."""
+"""Operator commands: `python -m <package> check-deploy`, `create-admin --email E` and `outbox`."""
 
 import argparse
 import asyncio
@@ -6,9 +6,12 @@ import getpass
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy import select
+
 from .db.engine import create_engine
 from .db.privileges import role_findings
 from .db.session import create_sessionmaker
+from .models import OutboxMail
 from .observability.logging import configure_logging
 from .security.emails import normalize_email
 from .security.passwords import PasswordHasher
@@ -74,6 +77,35 @@ def create_admin(email: str) -> int:
     return 0
 
 
+async def _unsent_mail(settings: Settings) -> list[OutboxMail]:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            unsent = select(OutboxMail).where(OutboxMail.sent_at.is_(None), OutboxMail.failed_at.is_(None))
+            return list(await db.scalars(unsent.order_by(OutboxMail.created_at)))
+    finally:
+        await engine.dispose()
+
+
+def outbox(*, bodies: bool = False) -> int:
+    """List the mails not sent yet: to whom, what, how many attempts, the last error's class.
+
+    With `bodies`, outside production only, print each body too: without a mail server in development, this is how
+    a verification or reset link is followed. A production body holds a live link for someone else's account.
+    """
+    settings = load_settings()
+    if bodies and settings.app_env == "production":
+        raise SystemExit("outbox: --bodies is refused in production: the bodies hold live links to users' accounts")
+    mails = asyncio.run(_unsent_mail(settings))
+    for mail in mails:
+        state = f"{mail.attempts} attempts" + (f", last error {mail.last_error}" if mail.last_error else "")
+        print(f"{mail.created_at:%Y-%m-%d %H:%M:%S} to {mail.recipient}: {mail.subject} ({state})")
+        if bodies:
+            print(f"\n{mail.body}")
+    print(f"{len(mails)} mail{'s' if len(mails) != 1 else ''} waiting.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=__package__, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,10 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     admin = commands.add_parser("create-admin", help="create an admin account (password from a prompt or stdin)")
     admin.add_argument("--email", required=True)
+    mail = commands.add_parser("outbox", help="list the mails not sent yet (SMTP down, or none in development)")
+    mail.add_argument("--bodies", action="store_true", help="print their bodies and links too (not in production)")
     args = parser.parse_args(argv)
     try:
         if args.command == "check-deploy":
             return check_deploy(settings_only=args.settings_only)
+        if args.command == "outbox":
+            return outbox(bodies=args.bodies)
         return create_admin(args.email)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)

@@ -1,8 +1,9 @@
 """The ASGI application: `uvicorn <package>.main:app`."""
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 
 from fastapi import FastAPI
@@ -13,12 +14,14 @@ from .api.docs import DOCS_PATH, OPENAPI_PATH, docs_router
 from .api.errors import install_error_handlers
 from .api.methods import install_method_not_allowed
 from .api.openapi import install_openapi
-from .api.routes import auth, health, items, metrics, users
+from .api.routes import auth, health, items, metrics, mfa, recovery, users
 from .db.engine import create_engine, create_reader
 from .db.outages import is_outage
 from .db.session import create_sessionmaker
 from .extensions import models as _extension_models  # noqa: F401  (registers the project's own tables)
 from .extensions import routes as extension_routes
+from .mail.delivery import OutboxDelivery, SmtpSender
+from .mail.outbox import Outbox
 from .middleware.body_limit import BodySizeLimitMiddleware
 from .middleware.error_boundary import ErrorBoundaryMiddleware
 from .middleware.metrics import MetricsMiddleware
@@ -29,9 +32,12 @@ from .middleware.trusted_host import TrustedHostMiddleware
 from .observability.error_tracking import Reporter, init_error_tracking
 from .observability.logging import configure_logging
 from .observability.metrics import count_dependency_error
+from .security.mfa_challenge import MfaChallenges
 from .security.passwords import PasswordHasher
 from .security.rate_limit_store import create_rate_limiter
+from .security.secret_box import SecretBox
 from .security.tokens import TokenService
+from .services.account_mail import AccountMail
 from .settings import ConfigurationError, Settings, get_settings
 from .settings.deploy_checks import run_deploy_checks
 
@@ -84,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     engine = create_engine(settings)
     rate_limiter = create_rate_limiter(settings)
+    sessionmaker = create_sessionmaker(engine)
+    outbox = Outbox()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # would otherwise walk all of it each time (about 6% of throughput, per rampart's bench).
         gc.collect()
         gc.freeze()
+        # Each process sends the outbox's mail; leases keep the processes and replicas from sending one twice.
+        delivery = OutboxDelivery(sessionmaker, outbox, settings, SmtpSender(settings))
+        sending = asyncio.create_task(delivery.run())
         yield
+        delivery.stop()
+        sending.cancel()
+        with suppress(asyncio.CancelledError):
+            await sending
         await rate_limiter.aclose()
         await engine.dispose()
 
@@ -108,14 +123,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.reader = create_reader(engine)
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.sessionmaker = sessionmaker
     app.state.passwords = PasswordHasher.from_settings(settings)
     app.state.tokens = TokenService(settings)
     app.state.rate_limiter = rate_limiter
+    app.state.account_mail = AccountMail.from_settings(settings, outbox)
+    app.state.secret_box = SecretBox.from_settings(settings)
+    app.state.mfa_challenges = MfaChallenges(settings)
 
     # Each router is included with the prefix, not nested under one `/api/v1` router: the same routes, and
     # FastAPI matches one level less on every request (about 6% of the CPU per request, per rampart's bench).
-    for router in (auth.router, users.router, items.router, extension_routes.router):
+    for router in (auth.router, mfa.router, recovery.router, users.router, items.router, extension_routes.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     metrics.install_metrics(app, settings.metrics_allowed_networks)

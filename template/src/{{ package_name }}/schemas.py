@@ -24,6 +24,8 @@ Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 Description = Annotated[str, Field(max_length=2000), NoNul]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+# A TOTP code (6 digits) or a recovery code (20 hex digits, dashes and spaces allowed).
+MfaCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul]
 
 
 class StrictInput(BaseModel):
@@ -46,6 +48,21 @@ class LogoutIn(StrictInput):
 class PasswordChangeIn(StrictInput):
     current_password: Password
     new_password: Password
+    code: MfaCode | None = None  # required when the account has MFA (step-up)
+
+
+class MfaLoginIn(StrictInput):
+    mfa_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    code: MfaCode
+
+
+class MfaConfirmIn(StrictInput):
+    code: MfaCode
+
+
+class MfaDisableIn(StrictInput):
+    password: Password
+    code: MfaCode
 
 
 class UserUpdateIn(StrictInput):
@@ -54,6 +71,36 @@ class UserUpdateIn(StrictInput):
 
 class AdminUserUpdateIn(StrictInput):
     is_active: bool
+
+
+OneTimeToken = Annotated[str, Field(min_length=1, max_length=128), NoNul]
+
+
+class EmailIn(StrictInput):
+    """An address to mail (a reset, a new verification link): the answer is the same whether an account has it."""
+
+    email: EmailAddress
+
+
+class PasswordResetConfirmIn(StrictInput):
+    token: OneTimeToken
+    new_password: Password
+
+
+class VerifyEmailIn(StrictInput):
+    token: OneTimeToken
+
+
+class EmailChangeIn(StrictInput):
+    new_email: EmailAddress
+    password: Password
+    code: MfaCode | None = None  # required when the account has MFA (step-up)
+
+
+class AcceptedOut(BaseModel):
+    """A request taken: what it leads to is mailed, and never told here."""
+
+    detail: str
 
 
 class ItemCreateIn(StrictInput):
@@ -85,6 +132,28 @@ class ItemOut(BaseModel):
     description: str
     owner_id: uuid.UUID
     created_at: datetime
+
+
+class MfaChallengeOut(BaseModel):
+    """A right password of an MFA account: bring `mfa_token` and a code to POST /auth/login/mfa."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str
+    expires_in: int
+
+
+class TotpEnrollmentOut(BaseModel):
+    """Shown once: the secret, as an otpauth URI and as a QR code of it (SVG)."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class RecoveryCodesOut(BaseModel):
+    """Shown once; each works once, in place of a TOTP code."""
+
+    recovery_codes: list[str]
 
 
 class TokenPair(BaseModel):

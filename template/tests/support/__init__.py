@@ -6,6 +6,7 @@ Per-choice fixtures live beside this module, one plugin module per choice made a
 
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "http://localhost"
@@ -22,10 +24,17 @@ API = "/api/v1"
 PASSWORD = "violet otter reads maps under a copper lantern at quarter past nine"
 
 
+class AppClient(httpx.AsyncClient):
+    """An HTTP client bound to one in-process app; helpers reach what the app wrote through `app` (its outbox)."""
+
+    def __init__(self, app: FastAPI, client_ip: str) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app, client=(client_ip, 40000)), base_url=BASE_URL)
+        self.app = app
+
+
 def client_for(app: FastAPI, client_ip: str = "127.0.0.1") -> httpx.AsyncClient:
     """An HTTP client that reaches the app in-process, as if from `client_ip`."""
-    transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    return AppClient(app, client_ip)
 
 
 def unique_email(prefix: str = "user") -> str:
@@ -61,8 +70,32 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-async def register(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await http.post(f"{API}/auth/register", json={"email": email, "password": password})
+async def register(
+    http: httpx.AsyncClient, email: str, password: str = PASSWORD, *, verify: bool = True
+) -> httpx.Response:
+    """Register; on an in-process app, also follow the verification link it mailed, as its owner would."""
+    response = await http.post(f"{API}/auth/register", json={"email": email, "password": password})
+    if verify and response.status_code == 201 and isinstance(http, AppClient):
+        await verify_email(http, response.json()["email"])
+    return response
+
+
+VERIFY_LINK = re.compile(r"/verify-email#token=(\S+)")
+
+
+async def verify_email(http: AppClient, email: str) -> None:
+    """Follow the newest verification link in the app's outbox for `email` (the tests of mail itself use a real
+    SMTP server: `support/smtp.py`)."""
+    query = text(
+        "SELECT body FROM mail_outbox WHERE recipient = :email AND body LIKE '%/verify-email#token=%' "
+        "ORDER BY created_at"
+    )
+    async with http.app.state.sessionmaker() as db:
+        bodies = list(await db.scalars(query, {"email": email}))
+    assert bodies, f"no verification mail for {email}"
+    tokens = [match.group(1) for body in bodies if (match := VERIFY_LINK.search(body))]
+    verified = await http.post(f"{API}/auth/verify-email", json={"token": tokens[-1]})
+    assert verified.status_code == 204, verified.text
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:

@@ -17,14 +17,18 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from ..models import User
 from ..observability.audit import AuditEvent, record
+from ..security.mfa_challenge import MfaChallenges
 from ..security.passwords import PasswordHasher
 from ..security.rate_limit import RateLimiter
 from ..security.sessions import Caller, caller_for_access, user_for_access
 from ..security.tokens import AccessClaims, InvalidTokenError, TokenService
 from ..services.accounts import AccountService
+from ..services.mfa import MfaService
+from ..services.step_up import StepUp
 from ..settings import Settings
 
 # Mark a route that answers without a token: `@router.get(..., openapi_extra=PUBLIC)`. Every other route must
@@ -65,6 +69,11 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+async def get_mfa_challenges(request: Request) -> MfaChallenges:
+    challenges: MfaChallenges = request.app.state.mfa_challenges
+    return challenges
+
+
 async def client_address(request: Request) -> str:
     """The caller's address; behind TRUSTED_PROXIES it comes from X-Forwarded-For (middleware/proxy_headers.py)."""
     return request.client.host if request.client else "unknown"
@@ -77,16 +86,46 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 PasswordsDep = Annotated[PasswordHasher, Depends(get_passwords)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+MfaChallengesDep = Annotated[MfaChallenges, Depends(get_mfa_challenges)]
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
+def accounts_for(state: State, db: AsyncSession, client: str) -> AccountService:
+    """The account steps in `db` on behalf of `client`, with the app's hasher and mail (also outside a request)."""
+    settings: Settings = state.settings
+    return AccountService(
+        db,
+        state.passwords,
+        settings.password_min_length,
+        client,
+        service_name=settings.project_name,
+        mail=state.account_mail,
+    )
+
+
 async def get_accounts(db: DbSession, request: Request, client: ClientAddress) -> AccountService:
-    state = request.app.state
-    settings = state.settings
-    return AccountService(db, state.passwords, settings.password_min_length, client, service_name=settings.project_name)
+    return accounts_for(request.app.state, db, client)
 
 
 Accounts = Annotated[AccountService, Depends(get_accounts)]
+
+
+async def get_mfa(db: DbSession, request: Request, client: ClientAddress) -> MfaService:
+    state = request.app.state
+    settings = state.settings
+    return MfaService(
+        db, state.secret_box, state.rate_limiter, client, issuer=settings.project_name, mail=state.account_mail
+    )
+
+
+Mfa = Annotated[MfaService, Depends(get_mfa)]
+
+
+async def get_step_up(accounts: Accounts, mfa: Mfa, limiter: RateLimiterDep) -> StepUp:
+    return StepUp(accounts, mfa, limiter)
+
+
+StepUpDep = Annotated[StepUp, Depends(get_step_up)]
 
 
 def access_claims(request: Request) -> AccessClaims:
@@ -153,10 +192,14 @@ async def get_current_user(principal: CurrentPrincipal) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_admin(user: CurrentUser, client: ClientAddress, request: Request) -> User:
+async def get_admin(user: CurrentUser, client: ClientAddress, request: Request, mfa: Mfa) -> User:
     if not user.is_admin:
         record(AuditEvent.AUTHZ_FAIL, user_id=user.id, client=client, path=request.url.path)
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Not enough privileges.")
+    # M05: with MFA_REQUIRED_FOR_ADMINS, an admin account without MFA has no admin rights until it enrols.
+    if request.app.state.settings.mfa_required_for_admins and not await mfa.is_enabled(user.id):
+        record(AuditEvent.AUTHZ_FAIL, user_id=user.id, client=client, path=request.url.path, reason="mfa_required")
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Admin routes require MFA on the account.")
     return user
 
 

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from ..observability.audit import AuditEvent, record
 from ..security.rate_limit import RateLimitExceededError, RateLimitUnavailableError
-from ..services.accounts import EmailTakenError, PasswordRejectedError
+from ..services.accounts import EmailTakenError, PasswordRejectedError, WrongPasswordError
+from ..services.mfa import CodeRequiredError, InvalidCodeError
 from .validation_errors import safe_errors
 
 
@@ -28,6 +29,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EmailTakenError)
     async def email_taken(_request: Request, _exc: EmailTakenError) -> JSONResponse:
         return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": "Email already registered."})
+
+    # Step-up (services/step_up.py): the request is authenticated, what it brought to confirm it is not right.
+    @app.exception_handler(WrongPasswordError)
+    async def wrong_password(_request: Request, _exc: WrongPasswordError) -> JSONResponse:
+        detail = "Current password is incorrect."
+        return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": detail})
+
+    @app.exception_handler(CodeRequiredError)
+    async def code_required(_request: Request, _exc: CodeRequiredError) -> JSONResponse:
+        detail = "This account uses MFA: send a code from the authenticator app, or a recovery code."
+        return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": detail})
+
+    @app.exception_handler(InvalidCodeError)
+    async def invalid_code(_request: Request, _exc: InvalidCodeError) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": "The code is not valid."})
 
     @app.exception_handler(RateLimitExceededError)
     async def rate_limited(request: Request, exc: RateLimitExceededError) -> JSONResponse:

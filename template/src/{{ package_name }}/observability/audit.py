@@ -29,10 +29,26 @@ class AuditEvent(StrEnum):
     AUTHN_PASSWORD_CHANGE = auto()
     AUTHN_PASSWORD_CHANGE_FAIL = auto()
     AUTHN_THROTTLED = auto()
+    AUTHN_PASSWORD_RESET_REQUESTED = auto()
+    AUTHN_PASSWORD_RESET = auto()
+    AUTHN_PASSWORD_RESET_FAIL = auto()
+    AUTHN_MFA_ENROLLMENT_STARTED = auto()
+    AUTHN_MFA_ENABLED = auto()
+    AUTHN_MFA_CHALLENGED = auto()
+    AUTHN_MFA_SUCCESS = auto()
+    AUTHN_MFA_FAIL = auto()
+    AUTHN_MFA_RECOVERY_CODE_USED = auto()
+    AUTHN_MFA_DISABLED = auto()
     SESSION_EXPIRED = auto()
     SESSION_LOGOUT = auto()
     SESSION_LOGOUT_ALL = auto()
     USER_CREATED = auto()
+    USER_EMAIL_VERIFICATION_REQUESTED = auto()
+    USER_EMAIL_VERIFIED = auto()
+    USER_EMAIL_VERIFICATION_FAIL = auto()
+    USER_EMAIL_CHANGE_REQUESTED = auto()
+    USER_EMAIL_CHANGE_FAIL = auto()
+    USER_EMAIL_CHANGED = auto()
     AUTHZ_FAIL = auto()
     AUTHZ_ADMIN_USER_UPDATE = auto()
     AUTHZ_ADMIN_CREATED = auto()
@@ -52,10 +68,28 @@ LEVELS: dict[AuditEvent, int] = {
     AuditEvent.AUTHN_PASSWORD_CHANGE: logging.INFO,
     AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL: logging.CRITICAL,
     AuditEvent.AUTHN_THROTTLED: logging.WARNING,  # authn_login_fail_max, authn_login_lock, excess_rate_limit_exceeded
+    # Recovery is a password change by mail (authn_password_change): asked for routine, a bad token worth a look.
+    AuditEvent.AUTHN_PASSWORD_RESET_REQUESTED: logging.INFO,
+    AuditEvent.AUTHN_PASSWORD_RESET: logging.INFO,  # authn_password_change
+    AuditEvent.AUTHN_PASSWORD_RESET_FAIL: logging.WARNING,  # authn_password_change_fail, by an invalid token
+    # The vocabulary has no MFA events: a factor added is routine, one removed or a wrong code is worth a look.
+    AuditEvent.AUTHN_MFA_ENROLLMENT_STARTED: logging.INFO,
+    AuditEvent.AUTHN_MFA_ENABLED: logging.INFO,
+    AuditEvent.AUTHN_MFA_CHALLENGED: logging.INFO,  # authn_login_success of the password step
+    AuditEvent.AUTHN_MFA_SUCCESS: logging.INFO,
+    AuditEvent.AUTHN_MFA_FAIL: logging.WARNING,  # authn_login_fail of the code step
+    AuditEvent.AUTHN_MFA_RECOVERY_CODE_USED: logging.WARNING,
+    AuditEvent.AUTHN_MFA_DISABLED: logging.WARNING,
     AuditEvent.SESSION_EXPIRED: logging.INFO,
     AuditEvent.SESSION_LOGOUT: logging.INFO,  # session_expired, reason logout
     AuditEvent.SESSION_LOGOUT_ALL: logging.INFO,  # session_expired, reason logout
     AuditEvent.USER_CREATED: logging.WARNING,
+    AuditEvent.USER_EMAIL_VERIFICATION_REQUESTED: logging.INFO,
+    AuditEvent.USER_EMAIL_VERIFIED: logging.INFO,
+    AuditEvent.USER_EMAIL_VERIFICATION_FAIL: logging.WARNING,
+    AuditEvent.USER_EMAIL_CHANGE_REQUESTED: logging.INFO,
+    AuditEvent.USER_EMAIL_CHANGE_FAIL: logging.CRITICAL,  # authn_password_change_fail: the step-up's password
+    AuditEvent.USER_EMAIL_CHANGED: logging.WARNING,  # user_updated
     AuditEvent.AUTHZ_FAIL: logging.CRITICAL,
     AuditEvent.AUTHZ_ADMIN_USER_UPDATE: logging.WARNING,  # authz_admin, user_updated
     AuditEvent.AUTHZ_ADMIN_CREATED: logging.WARNING,  # authz_admin, user_created

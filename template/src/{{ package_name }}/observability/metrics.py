@@ -26,10 +26,21 @@ UNMATCHED_ROUTE = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 # Rate limits that throttle (security/rate_limit.py); the account budgets among them are the lockouts.
-LIMITS = ("login", "login_account", "login_device", "register", "refresh")
+LIMITS = (
+    "login",
+    "login_account",
+    "login_device",
+    "register",
+    "refresh",
+    "mfa_account",
+    "password_reset",
+    "password_reset_account",
+    "verification_resend",
+    "verification_resend_account",
+)
 LOCKOUT_LIMITS = frozenset({"login_account", "login_device"})
 # The secret backend is not among them: it is read at start only, and a failure there stops the process (README.md).
-DEPENDENCIES = ("database", "rate_limit_store")
+DEPENDENCIES = ("database", "rate_limit_store", "smtp")
 # From a cached token check (a few ms) to a password hash under load (seconds).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -38,7 +49,30 @@ LOGIN_FAILED_EVENT = "authn_login_fail"
 REUSE_EVENT = "authn_token_reuse"
 AUTHORIZATION_FAILED_EVENT = "authz_fail"
 THROTTLED_EVENT = "authn_throttled"
-COUNTED_EVENTS = frozenset({LOGIN_FAILED_EVENT, REUSE_EVENT, AUTHORIZATION_FAILED_EVENT, THROTTLED_EVENT})
+# MFA's steps (audit events by value), each a series of security_mfa_events by its `step`.
+MFA_STEPS = {
+    "authn_mfa_enrollment_started": "enrollment_started",
+    "authn_mfa_enabled": "enabled",
+    "authn_mfa_challenged": "challenged",
+    "authn_mfa_success": "succeeded",
+    "authn_mfa_fail": "failed",
+    "authn_mfa_recovery_code_used": "recovery_code_used",
+    "authn_mfa_disabled": "disabled",
+}
+# Recovery's steps, each a series of security_recovery_events by its `step`.
+RECOVERY_STEPS = {
+    "authn_password_reset_requested": "reset_requested",
+    "authn_password_reset": "reset_completed",
+    "authn_password_reset_fail": "reset_failed",
+    "user_email_verification_requested": "verification_requested",
+    "user_email_verified": "verified",
+    "user_email_verification_fail": "verification_failed",
+    "user_email_change_requested": "email_change_requested",
+    "user_email_changed": "email_changed",
+}
+COUNTED_EVENTS = frozenset(
+    {LOGIN_FAILED_EVENT, REUSE_EVENT, AUTHORIZATION_FAILED_EVENT, THROTTLED_EVENT, *MFA_STEPS, *RECOVERY_STEPS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +96,10 @@ def metrics() -> Metrics:
     # (prometheus-client leaves this function and MultiProcessCollector unannotated).
     disable_created_metrics()  # type: ignore[no-untyped-call]
     throttles = Counter("security_throttles", "Requests refused by a rate limit, by limit name.", ["limit"])
+    mfa = Counter("security_mfa_events", "MFA steps: " + ", ".join(MFA_STEPS.values()) + ".", ["step"])
+    recovery = Counter(
+        "security_recovery_events", "Recovery steps: " + ", ".join(RECOVERY_STEPS.values()) + ".", ["step"]
+    )
     dependency_errors = Counter(
         "dependency_errors", "Failures to reach a dependency, by name: " + ", ".join(DEPENDENCIES) + ".", ["dependency"]
     )
@@ -89,6 +127,8 @@ def metrics() -> Metrics:
             AUTHORIZATION_FAILED_EVENT: Counter(
                 "security_authorization_failures", "Authenticated requests refused a right (403)."
             ),
+            **{event: mfa.labels(step) for event, step in MFA_STEPS.items()},
+            **{event: recovery.labels(step) for event, step in RECOVERY_STEPS.items()},
         },
         dependency_errors={name: dependency_errors.labels(name) for name in DEPENDENCIES},
     )

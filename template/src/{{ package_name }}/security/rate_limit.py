@@ -5,7 +5,10 @@ RATE_LIMIT_IPV6_PREFIX bits): RATE_LIMIT_LOGIN counts every password check (logi
 and refresh have their own windows. Per account (a keyed hash of the email, `device_tokens.py`):
 RATE_LIMIT_LOGIN_ACCOUNT counts failed password checks, in one budget for every client without a device token of
 that account, and in a budget of its own for each device that presents one (OWASP's device cookies): guesses from
-anywhere lock out only the untrusted clients, and the owner's devices still get in.
+anywhere lock out only the untrusted clients, and the owner's devices still get in. RATE_LIMIT_MFA counts
+every second-factor attempt of an account, right or wrong (`services/mfa.py`): only who knows the password gets
+that far. Password reset requests and verification re-sends are counted per client and per email address asked
+about, known or not (`api/routes/recovery.py`).
 
 A password check takes its client's slot and one slot of its account budget before the password is checked, and
 holds the account slot while it runs: concurrent guesses, from any number of clients, never get past the budget.
@@ -31,7 +34,7 @@ DAY_SECONDS = 86_400
 
 
 class RateLimitExceededError(Exception):
-    """A window is full: `limit` names it (login, login_account, login_device, register, refresh), and
+    """A window is full: `limit` names it (login, login_account, login_device, register, refresh, mfa_account), and
     `account_hash` the account the request was about, if any."""
 
     def __init__(self, retry_after: int, limit: str = "", account_hash: str | None = None) -> None:
@@ -51,6 +54,10 @@ class Limits:
     login_account: RateLimitItem
     register: RateLimitItem
     refresh: RateLimitItem
+    mfa: RateLimitItem
+    password_reset: RateLimitItem
+    password_reset_account: RateLimitItem
+    verification_resend: RateLimitItem
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -59,6 +66,10 @@ class Limits:
             login_account=parse(settings.rate_limit_login_account),
             register=parse(settings.rate_limit_register),
             refresh=parse(settings.rate_limit_refresh),
+            mfa=parse(settings.rate_limit_mfa),
+            password_reset=parse(settings.rate_limit_password_reset),
+            password_reset_account=parse(settings.rate_limit_password_reset_account),
+            verification_resend=parse(settings.rate_limit_verification_resend),
         )
 
 

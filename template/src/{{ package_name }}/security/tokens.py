@@ -25,6 +25,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -52,6 +53,21 @@ class AccessClaims:
     session_id: uuid.UUID
 
 
+class ClaimsDecoder:
+    """PyJWT's checks as this service pins them: HS256 alone, every claim of `required`, one audience, one issuer."""
+
+    def __init__(self, required: tuple[str, ...], *, audience: str, issuer: str) -> None:
+        self._jwt = jwt.PyJWT(options={"require": list(required)})
+        self._audience = audience
+        self._issuer = issuer
+
+    def decode(self, token: str, key: str | bytes) -> dict[str, Any]:
+        """The claims of `token` signed with `key`; raises PyJWT's errors (InvalidSignatureError for another key)."""
+        return self._jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=self._audience, issuer=self._issuer, leeway=LEEWAY_SECONDS
+        )
+
+
 class TokenService:
     """Issues tokens signed with SECRET_KEY; checks them against it and the keys of SECRET_KEY_PREVIOUS."""
 
@@ -66,7 +82,7 @@ class TokenService:
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl_seconds
         self._max_lifetime = self.access_ttl + LEEWAY_SECONDS
-        self._decoder = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
+        self._decoder = ClaimsDecoder(REQUIRED_CLAIMS, audience=self._audience, issuer=self._issuer)
         # token -> (claims, nbf, exp) of tokens that passed every check; the oldest leaves first when it is full.
         self._verified: dict[str, tuple[AccessClaims, int, int]] = {}
 
@@ -111,14 +127,7 @@ class TokenService:
         if key is None:
             raise InvalidTokenError
         try:
-            payload = self._decoder.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=LEEWAY_SECONDS,
-            )
+            payload = self._decoder.decode(token, key)
             iat, nbf, exp = payload["iat"], payload["nbf"], payload["exp"]
             # `type(...) is int`, not isinstance: a JSON `true` is a bool, which Python counts as an int.
             if type(iat) is not int or type(nbf) is not int or type(exp) is not int or exp - iat > self._max_lifetime:

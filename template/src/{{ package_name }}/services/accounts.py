@@ -10,13 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import User
+from ..models import User, utcnow
 from ..observability.audit import AuditEvent, record
+from ..security import one_time_tokens
 from ..security.emails import email_for_lookup
 from ..security.password_policy import password_problem
 from ..security.passwords import PasswordHasher
 from ..security.sessions import revoke_user_sessions
 from ..settings.defaults import PROJECT_NAME
+from .account_mail import AccountMail
 
 
 class EmailTakenError(Exception):
@@ -46,7 +48,10 @@ class SelfLockoutError(Exception):
 
 class AccountService:
     """The account steps for one unit of work: `client` is who asks, for the audit log; `service_name` is a word
-    no password may be based on. Every email is looked up in its one spelling (`security/emails.py`)."""
+    no password may be based on. Every email is looked up in its one spelling (`security/emails.py`).
+
+    `mail` writes the mails of the steps (verification at registration, the notice of a password change) to the
+    outbox; the CLI has none, and creates only admins, whose address the operator vouches for."""
 
     def __init__(
         self,
@@ -56,24 +61,33 @@ class AccountService:
         client: str,
         *,
         service_name: str = PROJECT_NAME,
+        mail: AccountMail | None = None,
     ) -> None:
         self.db = db
         self.passwords = passwords
         self.min_length = min_length
         self.client = client
         self.service_name = service_name
+        self.mail = mail
 
     async def register(self, email: str, password: str, *, is_admin: bool = False) -> User:
         email = email_for_lookup(email)
         self._check_policy("password", password, email)
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise EmailTakenError
-        user = User(email=email, hashed_password=await self.passwords.hash(password), is_admin=is_admin)
+        hashed = await self.passwords.hash(password)
+        verified_at = utcnow() if is_admin else None
+        user = User(email=email, hashed_password=hashed, is_admin=is_admin, email_verified_at=verified_at)
         self.db.add(user)
+        if self.mail is not None and not is_admin:
+            await self.db.flush()
+            await self.mail.verification(self.db, user)  # the link, in the transaction that makes the account
         try:
             await self.db.commit()
         except IntegrityError:
             raise EmailTakenError from None
+        if self.mail is not None:
+            self.mail.committed()
         event = AuditEvent.AUTHZ_ADMIN_CREATED if is_admin else AuditEvent.USER_CREATED
         record(event, user_id=user.id, client=self.client)
         return user
@@ -104,15 +118,33 @@ class AccountService:
 
     async def change_password(self, user: User, current: str, new: str, *, keep_session: uuid.UUID) -> None:
         """Check the current password, apply the policy to the new one, and end every other session."""
-        valid, _ = await self.passwords.verify_and_update(current, user.hashed_password)
+        await self.confirm_password(user, current, failure=AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL)
+        await self.set_password(user, new, keep_session=keep_session)
+
+    async def confirm_password(self, user: User, password: str, *, failure: AuditEvent) -> None:
+        """The account's current password, before a change that needs it; a wrong one is logged as `failure`."""
+        valid, _ = await self.passwords.verify_and_update(password, user.hashed_password)
         if not valid:
-            record(AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL, user_id=user.id, client=self.client)
+            record(failure, user_id=user.id, client=self.client)
             raise WrongPasswordError
+
+    async def set_password(self, user: User, new: str, *, keep_session: uuid.UUID | None = None) -> None:
+        """Every password change ends here: the policy, a new hash, every session but `keep_session` ended, every
+        outstanding reset link void, and a notice mailed to the account."""
         self._check_policy("new_password", new, user.email)
         user.hashed_password = await self.passwords.hash(new)
         await revoke_user_sessions(self.db, user.id, keep=keep_session)
+        await one_time_tokens.void(self.db, user.id, one_time_tokens.Purpose.PASSWORD_RESET)
+        if self.mail is not None:
+            self.mail.password_changed(self.db, user)
         await self.db.commit()
+        if self.mail is not None:
+            self.mail.committed()
         record(AuditEvent.AUTHN_PASSWORD_CHANGE, user_id=user.id, client=self.client)
+
+    def check_new_password(self, user: User, new: str) -> None:
+        """The policy alone, before a step that must spend nothing (a reset token) on a password it refuses."""
+        self._check_policy("new_password", new, user.email)
 
     async def set_active(self, admin: User, user_id: uuid.UUID, *, active: bool) -> User:
         """Enable or disable an account; disabling ends every session of it at once."""

@@ -2,8 +2,9 @@
 
 `Settings` is composed of the part every project has (`base.py`) and one part per choice made at `copier copy`:
 the database (`database.py`), the rate-limit store (`rate_limit_store.py`) and the secret backend
-(`secret_backend.py`). Each part brings its own settings, validators and deploy checks. The project's own settings
-are `extensions/settings.py`, which the template creates once and never updates.
+(`secret_backend.py`); account recovery's mail has a part of its own (`mail.py`). Each part brings its own
+settings, validators and deploy checks. The project's own settings are `extensions/settings.py`, which the template
+creates once and never updates.
 """
 
 from functools import lru_cache
@@ -15,13 +16,16 @@ from ..extensions.settings import ExtensionSettings
 from .base import CoreSettings, PasswordAlgorithm
 from .database import DatabaseSettings
 from .errors import ConfigurationError
+from .mail import MailSettings
 from .rate_limit_store import RateLimitStoreSettings
 from .secret_backend import SecretBackendSettings
 
 __all__ = ["ConfigurationError", "PasswordAlgorithm", "Settings", "get_settings", "load_settings"]
 
 
-class Settings(ExtensionSettings, SecretBackendSettings, RateLimitStoreSettings, DatabaseSettings, CoreSettings):
+class Settings(
+    ExtensionSettings, SecretBackendSettings, RateLimitStoreSettings, DatabaseSettings, MailSettings, CoreSettings
+):
     """Every setting the service reads; names match the environment variables."""
 
     model_config = SettingsConfigDict(

@@ -14,6 +14,7 @@ from . import Settings
 from .checks import Finding
 from .database import CHECKS as DATABASE_CHECKS
 from .key_strength import human_chosen
+from .mail import CHECKS as MAIL_CHECKS
 from .rate_limit_store import CHECKS as RATE_LIMIT_STORE_CHECKS
 from .secret_backend import CHECKS as SECRET_BACKEND_CHECKS
 
@@ -51,7 +52,11 @@ def _weakness(secret: str) -> str | None:
 
 def _secret_key(settings: Settings) -> Finding | None:
     """RFC 8725 section 3.5: HMAC keys must come from a CSPRNG, whatever their length; the pepper is an HMAC key too."""
-    keys = {"SECRET_KEY": settings.secret_key, "PASSWORD_PEPPER": settings.password_pepper}
+    keys = {
+        "SECRET_KEY": settings.secret_key,
+        "PASSWORD_PEPPER": settings.password_pepper,
+        "MFA_ENCRYPTION_KEY": settings.mfa_encryption_key,
+    }
     weak = {
         name: weakness
         for name, value in keys.items()
@@ -73,6 +78,7 @@ def _rotated_keys(settings: Settings) -> dict[str, tuple[SecretStr | None, tuple
     return {
         "SECRET_KEY": (settings.secret_key, settings.secret_key_previous),
         "PASSWORD_PEPPER": (settings.password_pepper, settings.password_pepper_previous),
+        "MFA_ENCRYPTION_KEY": (settings.mfa_encryption_key, settings.mfa_encryption_key_previous),
     }
 
 
@@ -243,6 +249,10 @@ RATE_LIMIT_CEILINGS = {
     "rate_limit_login_account": "100/15 minutes",
     "rate_limit_register": "100/hour",
     "rate_limit_refresh": "300/minute",
+    "rate_limit_mfa": "100/15 minutes",
+    "rate_limit_password_reset": "100/hour",
+    "rate_limit_password_reset_account": "10/hour",
+    "rate_limit_verification_resend": "30/hour",
 }
 MAX_BODY_BYTES_CEILING = 1_048_576
 VERBOSE_LOG_LEVELS = frozenset({"DEBUG", "NOTSET"})
@@ -321,6 +331,7 @@ CHECKS: tuple[Callable[[Settings], Finding | None], ...] = (
     _rate_limits,
     _body_cap,
     _sentry_dsn,
+    *MAIL_CHECKS,
     *DATABASE_CHECKS,
     *RATE_LIMIT_STORE_CHECKS,
     *SECRET_BACKEND_CHECKS,

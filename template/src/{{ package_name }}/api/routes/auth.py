@@ -6,22 +6,31 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 
 from ...models import User
 from ...observability.audit import AuditEvent, record
-from ...schemas import LogoutIn, NoNul, RefreshIn, RegisterIn, TokenPair, UserOut
+from ...schemas import LogoutIn, MfaChallengeOut, NoNul, RefreshIn, RegisterIn, TokenPair, UserOut
 from ...security.emails import email_for_lookup
 from ...security.password_policy import MAX_PASSWORD_LENGTH
 from ...security.sessions import (
-    IssuedSession,
     RefreshTokenReusedError,
     SessionIdleError,
     revoke_refresh_family,
     revoke_session,
     revoke_user_sessions,
     rotate,
-    start_session,
 )
-from ...security.tokens import TokenService
-from ..deps import PUBLIC, Accounts, ClientAddress, CurrentPrincipal, DbSession, RateLimiterDep, SettingsDep, TokensDep
+from ..deps import (
+    PUBLIC,
+    Accounts,
+    ClientAddress,
+    CurrentPrincipal,
+    DbSession,
+    Mfa,
+    MfaChallengesDep,
+    RateLimiterDep,
+    SettingsDep,
+    TokensDep,
+)
 from ..device_tokens import DeviceTokenCookie, give_device_token
+from ..login import log_in, token_pair
 from ..responses import error, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -36,15 +45,12 @@ INVALID_REFRESH = HTTPException(
     detail="Invalid refresh token.",
     headers={"WWW-Authenticate": "Bearer"},
 )
+# Only a caller who knows the password learns that the address is not verified yet.
+EMAIL_UNVERIFIED = HTTPException(
+    status_code=status.HTTP_403_FORBIDDEN,
+    detail="Verify your email address first: follow the link mailed to it, or ask for a new one.",
+)
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
-
-
-def _token_pair(tokens: TokenService, user: User, issued: IssuedSession) -> TokenPair:
-    return TokenPair(
-        access_token=tokens.issue_access_token(user.id, issued.session_id),
-        refresh_token=issued.refresh_token,
-        expires_in=tokens.access_ttl,
-    )
 
 
 @router.post(
@@ -61,9 +67,13 @@ async def register(body: RegisterIn, accounts: Accounts, limiter: RateLimiterDep
 
 @router.post(
     "/login",
-    response_model=TokenPair,
+    response_model=TokenPair | MfaChallengeOut,
     openapi_extra=PUBLIC,
-    responses={**errors(429), 401: error(401, "Wrong email or password, or a disabled account: one answer for all.")},
+    responses={
+        **errors(429),
+        401: error(401, "Wrong email or password, or a disabled account: one answer for all."),
+        403: error(403, "The password is right, but the address is not verified (EMAIL_VERIFICATION_REQUIRED)."),
+    },
 )
 async def login(
     username: Annotated[str, Form(max_length=320), NoNul],
@@ -72,10 +82,13 @@ async def login(
     tokens: TokensDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
+    mfa: Mfa,
+    challenges: MfaChallengesDep,
     request: Request,
     response: Response,
     device_token: DeviceTokenCookie = None,
-) -> TokenPair:
+) -> TokenPair | MfaChallengeOut:
+    """A token pair; for an account with MFA, a challenge to bring to POST /auth/login/mfa with a code instead."""
     email = email_for_lookup(username)  # register's spelling, so that every spelling is one account and one budget
     async with await limiter.start_password_check(accounts.client, email, device_token) as check:
         # Only `failed()` keeps the slot of the account's budget: a 503 on the way gives it back.
@@ -84,17 +97,19 @@ async def login(
             check.failed()
             raise LOGIN_FAILED
         check.succeeded()
-    issued = await start_session(accounts.db, user, settings.refresh_token_ttl_seconds)
-    await accounts.db.commit()
-    record(
-        AuditEvent.AUTHN_LOGIN_SUCCESS,
-        user_id=user.id,
-        client=accounts.client,
-        session_id=str(issued.session_id),
-        trusted_device=check.trusted_device,
-    )
+    if settings.email_verification_required and user.email_verified_at is None:
+        await accounts.db.commit()  # a password hash rewritten by `authenticate` is kept
+        record(AuditEvent.AUTHN_LOGIN_FAIL, user_id=user.id, client=accounts.client, reason="email_unverified")
+        raise EMAIL_UNVERIFIED
+    if await mfa.is_enabled(user.id):
+        await accounts.db.commit()  # a password hash rewritten by `authenticate` is kept
+        record(AuditEvent.AUTHN_MFA_CHALLENGED, user_id=user.id, client=accounts.client)
+        give_device_token(request, response, check)
+        return MfaChallengeOut(mfa_token=challenges.issue(user.id, user.hashed_password), expires_in=challenges.ttl)
+    ttl = settings.refresh_token_ttl_seconds
+    pair = await log_in(accounts.db, tokens, user, ttl, accounts.client, trusted_device=check.trusted_device)
     give_device_token(request, response, check)
-    return _token_pair(tokens, user, issued)
+    return pair
 
 
 @router.post(
@@ -131,7 +146,7 @@ async def refresh(
     user, issued = rotated
     await db.commit()
     record(AuditEvent.AUTHN_TOKEN_REFRESHED, user_id=user.id, client=client, session_id=str(issued.session_id))
-    return _token_pair(tokens, user, issued)
+    return token_pair(tokens, user, issued)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

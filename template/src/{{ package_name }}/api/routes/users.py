@@ -7,10 +7,11 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import select
 
 from ...models import User
+from ...observability.audit import AuditEvent
 from ...schemas import AdminUserUpdateIn, PasswordChangeIn, UserOut, UserUpdateIn
 from ...security.sessions import Caller
-from ...services.accounts import SelfLockoutError, UserNotFoundError, WrongPasswordError
-from ..deps import Accounts, AdminUser, CurrentCaller, CurrentPrincipal, CurrentUser, DbSession, RateLimiterDep
+from ...services.accounts import SelfLockoutError, UserNotFoundError
+from ..deps import Accounts, AdminUser, CurrentCaller, CurrentPrincipal, CurrentUser, DbSession, StepUpDep
 from ..device_tokens import DeviceTokenCookie
 from ..responses import error, errors
 
@@ -35,33 +36,25 @@ async def update_me(body: UserUpdateIn, user: CurrentUser, db: DbSession) -> Use
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
         **errors(429),
-        400: error(400, "The current password is wrong, or the request cannot be taken (its Host header or body)."),
+        400: error(
+            400,
+            "The current password is wrong, an MFA account's code is missing or wrong, or the request cannot be "
+            "taken (its Host header or body).",
+        ),
     },
 )
 async def change_password(
     body: PasswordChangeIn,
     principal: CurrentPrincipal,
     accounts: Accounts,
-    limiter: RateLimiterDep,
+    step_up: StepUpDep,
     device_token: DeviceTokenCookie = None,
 ) -> Response:
-    # The same budgets as a login (E08): a stolen access token is no way around the account's guessing brake.
+    # Step-up (M04): the current password, in the same budgets as a login (E08), and the code of an MFA account.
     user = principal.user
-    # End the token check's read-only transaction: a change waiting for its account's turn holds no connection.
-    await accounts.db.commit()
-    async with await limiter.start_password_check(accounts.client, user.email, device_token) as check:
-        # The hash as it is now, not as it was before this change waited: a change made meanwhile counts.
-        await accounts.db.refresh(user)
-        try:
-            await accounts.change_password(
-                user, body.current_password, body.new_password, keep_session=principal.session_id
-            )
-        except WrongPasswordError:
-            check.failed()
-            raise HTTPException(
-                status_code=status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect."
-            ) from None
-        check.succeeded()
+    failure = AuditEvent.AUTHN_PASSWORD_CHANGE_FAIL
+    async with step_up.confirmed(user, body.current_password, body.code, device_token, failure=failure):
+        await accounts.set_password(user, body.new_password, keep_session=principal.session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
