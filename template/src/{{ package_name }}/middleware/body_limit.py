@@ -1,6 +1,7 @@
 """Cap request bodies: a declared length over the cap is refused before reading, a streamed one once it passes."""
 
 import contextlib
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,24 +17,22 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A plain method that returns the next app's coroutine (or the refusal, or the counting call): a request
+        without a streamed body passes with no frame of this layer in its awaits."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         streamed = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
-                    await self._refuse(send)
-                    return
-                await self.app(scope, receive, send)
-                return
+                    return self._refuse(send)
+                return self.app(scope, receive, send)
             if name == b"transfer-encoding":
                 streamed = True
         if not streamed:
-            await self.app(scope, receive, send)
-            return
-        await self._call_counting(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._call_counting(scope, receive, send)
 
     async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0

@@ -9,7 +9,7 @@ address, and an IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`) is matched against IPv
 header (api/routes/metrics.py), judges the connection's own peer.
 """
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,7 +30,8 @@ class ProxyHeadersMiddleware:
         address = parse_address(host) if isinstance(host, str) else host
         return address is not None and any(address in network for network in self.networks)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A plain method that returns the next app's coroutine: the layer adds no frame to the request's awaits."""
         client = scope.get("client")
         if scope["type"] == "http" and client and self.is_trusted(client[0]):
             scope[FORWARDED_BY_TRUSTED_PROXY] = True
@@ -46,4 +47,4 @@ class ProxyHeadersMiddleware:
                 if not self.is_trusted(address):
                     scope["client"] = (str(address), 0)
                     break
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -1,6 +1,6 @@
 """Security headers on every response, errors included, and no `Server` or `X-Powered-By`."""
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,35 +20,54 @@ BASE_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
 }
 DROPPED = frozenset({b"server", b"x-powered-by"})
+_CACHE_CONTROL = b"cache-control"
+_NO_STORE = (_CACHE_CONTROL, b"no-store")
+
+_Headers = tuple[tuple[bytes, bytes], ...]
 
 
-def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+def _encode(headers: dict[str, str]) -> _Headers:
+    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
 
 
 class SecurityHeadersMiddleware:
-    """Adds the OWASP-recommended headers; pages under `docs_prefixes` get a CSP that lets them load local assets."""
+    """Adds the OWASP-recommended headers; pages under `docs_prefixes` get a CSP that lets them load local assets.
+
+    The headers are encoded once, here, in two variants each: with `Cache-Control: no-store` for a response that
+    sets no caching policy of its own, and without it for one that does.
+    """
 
     def __init__(self, app: ASGIApp, docs_prefixes: Iterable[str] = ()) -> None:
         self.app = app
         self.docs_prefixes = tuple(docs_prefixes)
-        self.api_headers = _encode({**BASE_HEADERS, "content-security-policy": API_CSP})
-        self.docs_headers = _encode({**BASE_HEADERS, "content-security-policy": DOCS_CSP})
+        api = _encode({**BASE_HEADERS, "content-security-policy": API_CSP})
+        docs = _encode({**BASE_HEADERS, "content-security-policy": DOCS_CSP})
+        # (headers when the response has its own Cache-Control, headers when it has none)
+        self.api_headers: tuple[_Headers, _Headers] = (api, (_NO_STORE, *api))
+        self.docs_headers: tuple[_Headers, _Headers] = (docs, (_NO_STORE, *docs))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A plain method that returns the next app's coroutine: the layer adds no frame to the request's awaits."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         path: str = scope["path"]
         extra = self.docs_headers if self.docs_prefixes and path.startswith(self.docs_prefixes) else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(name, value) for name, value in message.get("headers", ()) if name not in DROPPED]
-                if not any(name == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                headers.extend(extra)
-                message["headers"] = headers
+                message["headers"] = _secured(message.get("headers", ()), extra)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return self.app(scope, receive, send_with_headers)
+
+
+def _secured(headers: Iterable[tuple[bytes, bytes]], extra: tuple[_Headers, _Headers]) -> list[tuple[bytes, bytes]]:
+    """A new list (the response may reuse its own): its headers without DROPPED, then the security headers."""
+    secured = [header for header in headers if header[0] not in DROPPED]
+    has_cache_control = False
+    for name, _ in secured:
+        if name == _CACHE_CONTROL:
+            has_cache_control = True
+            break
+    secured.extend(extra[0] if has_cache_control else extra[1])
+    return secured
