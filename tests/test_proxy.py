@@ -252,6 +252,8 @@ def stack(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             "TRUSTED_PROXIES": "127.0.0.1/32",
             "ALLOWED_HOSTS": f"{HOST},127.0.0.1",
             "RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/minute",
+            # Users log in right after registering here; verification by mail has its own tests in the project.
+            "EMAIL_VERIFICATION_REQUIRED": "false",
         }
         migrated = run([sys.executable, "-m", "alembic", "upgrade", "heads"], project, env=env)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
