@@ -5,9 +5,9 @@
   makes schemathesis fetch a new one.
 - The refusals no schema can state, because they depend on a secret or on a strength estimate rather than on the
   shape of the request, are documented answers, not failures: a new password that the document's `minLength`
-  admits and the password policy refuses (a 422 of type `policy`, described on the field), and a wrong
-  `current_password` (the 400 the route declares). Every other failure stands, a policy refusal of a password
-  shorter than the documented `minLength` included.
+  admits and the password policy refuses (a 422 of type `policy`, described on the field), and the 400 a route
+  declares for a secret the request got wrong: the current password, a mailed token, a TOTP code. Every other
+  failure stands, a policy refusal of a password shorter than the documented `minLength` included.
 
 The server's address, the admin and PASSWORD_MIN_LENGTH come from the environment test_openapi.py gives `st`.
 """
@@ -26,7 +26,19 @@ PASSWORD = os.environ["RAMPART_PASSWORD"]
 PASSWORD_MIN_LENGTH = int(os.environ["RAMPART_PASSWORD_MIN_LENGTH"])
 ADMIN_PATHS = r"^/api/v1/users(/\{user_id\})?$"
 # The operations that apply the password policy, and their field for the new password.
-NEW_PASSWORD_FIELDS = {"POST /api/v1/auth/register": "password", "POST /api/v1/users/me/password": "new_password"}
+NEW_PASSWORD_FIELDS = {
+    "POST /api/v1/auth/register": "password",
+    "POST /api/v1/users/me/password": "new_password",
+    "POST /api/v1/auth/password-reset/confirm": "new_password",
+}
+# The 400s that answer a secret no generator can know (a token, the current password, a TOTP code), per operation.
+SECRET_REFUSALS = {
+    "POST /api/v1/users/me/password": {"Current password is incorrect."},
+    "POST /api/v1/users/me/email": {"Current password is incorrect."},
+    "POST /api/v1/auth/password-reset/confirm": {"Invalid or expired token."},
+    "POST /api/v1/auth/verify-email": {"Invalid or expired token."},
+    "POST /api/v1/users/me/mfa/totp/confirm": {"The code is not valid."},
+}
 _accounts = itertools.count()
 
 
@@ -62,12 +74,13 @@ class FreshAccount(_Bearer):
 def filter_failure(_context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep every failure but a documented refusal of a secret: a weak new password of an admitted length, or a
     wrong current password."""
-    field = NEW_PASSWORD_FIELDS.get(case.operation.label)
-    if field is None or type(failure).__name__ != "RejectedPositiveData":
+    if type(failure).__name__ != "RejectedPositiveData":
         return True
-    if response.status_code == 400 and field == "new_password":
-        return bool(response.json() != {"detail": "Current password is incorrect."})
-    if response.status_code != 422:
+    label = case.operation.label
+    if response.status_code == 400:
+        return response.json().get("detail") not in SECRET_REFUSALS.get(label, set())
+    field = NEW_PASSWORD_FIELDS.get(label)
+    if field is None or response.status_code != 422:
         return True
     password = case.body.get(field) if isinstance(case.body, dict) else None
     issues = response.json().get("detail")
