@@ -1,6 +1,7 @@
 """The default project as a user meets it: migrate, start uvicorn on loopback, walk the auth flow over HTTP."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,13 +53,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         process.wait(timeout=10)
 
 
-def test_register_login_refresh_reuse_logout(server: tuple[str, Path]) -> None:
-    base, _ = server
+def test_register_verify_login_refresh_reuse_logout(server: tuple[str, Path]) -> None:
+    base, project = server
     with httpx.Client(base_url=f"{base}/api/v1", timeout=10) as http:
         created = http.post("/auth/register", json={"email": "Walker@Example.com", "password": PASSWORD})
         assert created.status_code == 201, created.text
         assert created.json()["email"] == "walker@example.com"
         assert "hashed_password" not in created.text
+
+        # No mail server in development: the owner reads the link with the outbox command, as the README says.
+        unverified = http.post("/auth/login", data={"username": "walker@example.com", "password": PASSWORD})
+        assert unverified.status_code == 403, unverified.text
+        outbox = subprocess.run(
+            [sys.executable, "-m", "my_service", "outbox", "--bodies"],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(project / "src")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert outbox.returncode == 0, outbox.stderr
+        [token] = re.findall(r"/verify-email#token=(\S+)", outbox.stdout)
+        assert http.post("/auth/verify-email", json={"token": token}).status_code == 204
 
         login = http.post("/auth/login", data={"username": "walker@example.com", "password": PASSWORD})
         assert login.status_code == 200, login.text
