@@ -102,7 +102,8 @@ def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: 
         backend = f"database {info['database']}, rate-limit store {info['rate_limit_store']}, "
     lines = [
         f"GET {ME_PATH}, {backend}{info['load_generator']}, {info['rounds']} rounds x {info['duration']} s per "
-        f"target, {info['server']}; load average before the run {info['load_average_before']:.2f}",
+        f"target, {info['processes']} server processes per target in turn, {info['server']}; "
+        f"load average before the run {info['load_average_before']:.2f}",
         "",
         "| target | what | req/s (median) | min - max | p50 ms | p99 ms | server CPU us/req |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: |",
@@ -168,10 +169,10 @@ def pool_table(targets: dict[str, Target], phase: dict[str, Any], info: dict[str
     names = [name for name in targets if before.get(name) is not None]
     return [
         "",
-        f"PostgreSQL connections held after the warm-up and after the {info['rounds']} rounds of "
-        f"{', '.join(names)} (DATABASE_POOL_SIZE {info['pool_size']}): "
+        f"PostgreSQL connections held by the last processes of {', '.join(names)} after their warm-up and after "
+        f"their rounds (DATABASE_POOL_SIZE {info['pool_size']}): "
         f"{phase['sessions_opened_during_rounds']} sessions opened and {phase['backends_closed']} closed "
-        "during the rounds",
+        "during those rounds",
         "",
         "| target | before | after |",
         "| --- | ---: | ---: |",
@@ -242,6 +243,7 @@ def run_info(
         "server": "uvicorn, 1 worker, " + " ".join(server_options()),
         "load_generator": load_generator,
         "rounds": args.rounds,
+        "processes": args.processes,
         "duration": args.duration,
         "connections": args.connections,
         "load_average_before": load_before,

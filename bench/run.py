@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="whole seconds of load per target per round (default 1)")
     parser.add_argument("--rounds", type=int, help="rounds over all targets (default 25)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive clients (default 32)")
+    parser.add_argument(
+        "--processes", type=int, help="server processes per target over the rounds, started in turn (default 5)"
+    )
     parser.add_argument("--login-duration", type=float, help="seconds of login load (default 20)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rate-limit-store", choices=("memory", "redis"), default="memory")
@@ -57,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.duration = args.duration or 1
     args.rounds = args.rounds or (5 if args.quick else 25)
+    args.processes = args.processes or (1 if args.quick else 5)
     args.login_duration = args.login_duration or (5.0 if args.quick else 20.0)
     return args
 

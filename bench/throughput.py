@@ -8,6 +8,7 @@ answers the same thing and that only the whole stack runs the security middlewar
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import httpx
 from common import EMAIL, log
 from databases import churn, pg_connections
 from load import LoadGenerator
-from servers import Target, cpu_seconds, register_and_login, serve_only
+from servers import Target, cpu_seconds, register_and_login, serve_only, start_server, stop_server, wait_until_serving
 
 PG_PHASES = [["stack", "floor", "ceiling"], ["stack", "baseline"], ["stack", "stack_off"], ["stack", "no_metrics"]]
 
@@ -36,27 +37,57 @@ def measure_throughput(
     # max_connections of 100, so the comparison runs in phases of interleaved rounds, each with two pools.
     phases = [list(targets)] if pg_database is None else PG_PHASES
     for phase_number, phase in enumerate(phases):
+        chosen = {name: targets[name] for name in phase}
         serve_only(targets, phase, env, workdir)
         log(f"servers up: {', '.join(f'{n}@{targets[n].port}' for n in phase)}")
         token = token or register_and_login(targets["stack"], password)
-        preflight({name: targets[name] for name in phase}, token)
-        log(f"load generator: {generator.name}; warming up")
-        for name in phase:
-            generator.run(targets[name].url, token, 1 if args.quick else 2)
-        pool_before = pg_connections(pg_database, targets) if pg_database is not None else None
-        run_rounds(generator, {name: targets[name] for name in phase}, token, args, phase_number)
+        preflight(chosen, token)
+        log(f"load generator: {generator.name}")
+        segments = split_rounds(args.rounds, args.processes)
+        for index, rounds in enumerate(segments):
+            if index:
+                restart(chosen, env, workdir)
+            for target in chosen.values():
+                generator.run(target.url, token, 1 if args.quick else 2)  # warm-up
+            last = index == len(segments) - 1
+            pool_before = pg_connections(pg_database, targets) if pg_database is not None and last else None
+            run_rounds(generator, chosen, token, args, phase_number, rounds)
         if pg_database is not None and pool_before is not None:
             pool.append(churn(pool_before, pg_connections(pg_database, targets)))
-            log(f"PostgreSQL sessions opened during the rounds: {pool[-1]['sessions_opened_during_rounds']}")
+            log(f"PostgreSQL sessions opened during the last rounds: {pool[-1]['sessions_opened_during_rounds']}")
     return pool
 
 
+def split_rounds(rounds: int, processes: int) -> list[range]:
+    """`rounds` split into `processes` runs of consecutive rounds, as even as they divide."""
+    processes = max(1, min(processes, rounds))
+    bounds = [rounds * n // processes for n in range(processes + 1)]
+    return [range(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
+def restart(targets: dict[str, Target], env: dict[str, str], workdir: Path) -> None:
+    """Fresh processes for `targets`: two processes of one app differ by up to ~15 % in req/s (memory layout, hash
+    seed, which core they land on), so each target is measured over several processes, not one lucky or unlucky."""
+    for target in targets.values():
+        stop_server(target)
+    for target in targets.values():
+        start_server(target, env, workdir)
+    for target in targets.values():
+        wait_until_serving(target)
+    log(f"fresh processes: {', '.join(f'{n}@{t.port}' for n, t in targets.items())}")
+
+
 def run_rounds(
-    generator: LoadGenerator, targets: dict[str, Target], token: str, args: argparse.Namespace, phase: int
+    generator: LoadGenerator,
+    targets: dict[str, Target],
+    token: str,
+    args: argparse.Namespace,
+    phase: int,
+    rounds: range,
 ) -> None:
-    """Drive every target in turn for `args.rounds` rounds; each result is tagged with its phase and round."""
+    """Drive every target in turn for `rounds`; each result is tagged with its phase, round and server process."""
     order = list(targets)
-    for round_number in range(args.rounds):
+    for round_number in rounds:
         shift = round_number % len(order)  # rotate the order too, so no target always follows the same one
         for name in order[shift:] + order[:shift]:
             cpu_before = cpu_seconds(targets[name])
@@ -67,6 +98,8 @@ def run_rounds(
             if result["non_2xx"] or result["errors"]:
                 raise SystemExit(f"bench: {name} had {result['non_2xx']} non-2xx and {result['errors']} errors")
             result["round"] = f"{phase}:{round_number}"
+            assert targets[name].server is not None
+            result["pid"] = targets[name].server.pid
             targets[name].rounds.append(result)
         if (round_number + 1) % 5 and round_number + 1 != args.rounds:
             continue

@@ -6,7 +6,7 @@ error tracker through `report` when one is on (`observability/error_tracking.py`
 `count_outage` (`dependency_errors_total`, main.py passes it).
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,10 +41,10 @@ class ErrorBoundaryMiddleware:
             return
         started = False
 
-        async def watch_start(message: Message) -> None:
+        def watch_start(message: Message) -> Awaitable[None]:
             nonlocal started
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, watch_start)

@@ -8,7 +8,7 @@ dictionary lookups and the two updates.
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
@@ -39,11 +39,11 @@ class MetricsMiddleware:
         started = time.perf_counter()
         status = 500  # what the client gets when the app raises before it answers
 
-        async def send_with_status(message: Message) -> None:
+        def send_with_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_status)

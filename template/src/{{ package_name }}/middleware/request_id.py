@@ -2,6 +2,7 @@
 
 import re
 import secrets
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,10 +26,10 @@ class RequestIdMiddleware:
         set_request_id(request_id)
         header = (b"x-request-id", request_id.encode())
 
-        async def send_with_id(message: Message) -> None:
+        def send_with_id(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]  # a new list: the response may reuse its own
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_id)

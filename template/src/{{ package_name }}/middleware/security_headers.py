@@ -47,16 +47,17 @@ class SecurityHeadersMiddleware:
         self.docs_headers: tuple[_Headers, _Headers] = (docs, (_NO_STORE, *docs))
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """A plain method that returns the next app's coroutine: the layer adds no frame to the request's awaits."""
+        """A plain method that returns the next app's coroutine, with a plain `send` that returns the server's: the
+        layer adds no frame to the request's awaits, nor a coroutine to each message it sends."""
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         path: str = scope["path"]
         extra = self.docs_headers if self.docs_prefixes and path.startswith(self.docs_prefixes) else self.api_headers
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message["headers"] = _secured(message.get("headers", ()), extra)
-            await send(message)
+            return send(message)
 
         return self.app(scope, receive, send_with_headers)
 

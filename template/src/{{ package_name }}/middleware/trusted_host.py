@@ -6,6 +6,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .responses import send_json
 
+_VERDICTS_KEPT = 256
+
 
 class TrustedHostMiddleware:
     """Exact names, or `*.example.com` for any subdomain. Anything else gets a 400 with a JSON detail.
@@ -19,6 +21,9 @@ class TrustedHostMiddleware:
         hosts = [host.lower() for host in allowed_hosts]
         self.exact = frozenset(host for host in hosts if not host.startswith("*."))
         self.suffixes = tuple(host[1:] for host in hosts if host.startswith("*."))
+        # The verdicts on the first Host values seen, so that a request's usual Host is judged once per process.
+        # Bounded, so that a client sending endless made-up hosts only makes its own requests judged afresh.
+        self._verdicts: dict[bytes, bool] = {}
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """A plain method that returns the next app's coroutine: the layer adds no frame to the request's awaits."""
@@ -30,8 +35,16 @@ class TrustedHostMiddleware:
         host = b""
         for name, value in scope["headers"]:
             if name == b"host":
-                host = value
+                host = bytes(value)
                 break
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = self._judge(host)
+            if len(self._verdicts) < _VERDICTS_KEPT:
+                self._verdicts[host] = verdict
+        return verdict
+
+    def _judge(self, host: bytes) -> bool:
         name = host.decode("latin-1").lower()
         if name.startswith("["):
             name = name[: name.find("]") + 1]
