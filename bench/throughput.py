@@ -16,7 +16,7 @@ import httpx
 from common import EMAIL, log
 from databases import churn, pg_connections
 from load import LoadGenerator
-from servers import Target, cpu_seconds, register_and_login, serve_only, start_server, stop_server, wait_until_serving
+from servers import Target, cpu_seconds, register_and_login, serve_only, stop_server
 
 PG_PHASES = [["stack", "floor", "ceiling"], ["stack", "baseline"], ["stack", "stack_off"], ["stack", "no_metrics"]]
 
@@ -70,10 +70,7 @@ def restart(targets: dict[str, Target], env: dict[str, str], workdir: Path) -> N
     seed, which core they land on), so each target is measured over several processes, not one lucky or unlucky."""
     for target in targets.values():
         stop_server(target)
-    for target in targets.values():
-        start_server(target, env, workdir)
-    for target in targets.values():
-        wait_until_serving(target)
+    serve_only(targets, list(targets), env, workdir)
     log(f"fresh processes: {', '.join(f'{n}@{t.port}' for n, t in targets.items())}")
 
 
