@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 from helpers import TEMPLATE
-from variants import PAIRWISE, VARIANTS
+from variants import PAIRWISE, SUITE_VARIANTS, VARIANTS
 
 AXES = ("database", "secret_backend", "rate_limit_store", "password_hasher")
 
@@ -27,16 +27,19 @@ def _answers(variant: dict[str, Any]) -> dict[str, Any]:
     return {name: variant.get(name, spec.get("default")) for name, spec in questions.items()}
 
 
-def test_every_value_of_every_choice_is_rendered() -> None:
-    rendered = [_answers(variant) for variant in VARIANTS.values()]
-    for name, spec in _questions().items():
-        for value in _choices(spec):
-            assert any(answers[name] == value for answers in rendered), f"{name}={value!r} is never rendered"
+def test_every_value_of_every_choice_is_rendered_and_tested() -> None:
+    """Every value is rendered, and its project's own suite runs in at least one variant."""
+    for names in (list(VARIANTS), SUITE_VARIANTS):
+        rendered = [_answers(VARIANTS[name]) for name in names]
+        for name, spec in _questions().items():
+            for value in _choices(spec):
+                assert any(answers[name] == value for answers in rendered), f"{name}={value!r} missing from {names}"
 
 
 def test_pairwise_rows_cover_every_pair_of_axes() -> None:
+    """Every pair of values of two axes is a variant whose own suite runs."""
     questions = _questions()
-    rows = [_answers(variant) for variant in VARIANTS.values()]
+    rows = [_answers(VARIANTS[name]) for name in SUITE_VARIANTS]
     for first, second in itertools.combinations(AXES, 2):
         for pair in itertools.product(_choices(questions[first]), _choices(questions[second])):
             assert any((row[first], row[second]) == pair for row in rows), f"{first}, {second} = {pair} not covered"

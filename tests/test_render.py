@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import python, run
 from services import Services
-from variants import VARIANTS
+from variants import SUITE_VARIANTS, VARIANTS
 
 # A Jinja expression, statement or comment; GitHub Actions' own `${{ ... }}` is not one.
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{\s*[A-Za-z_(\[]|\{%|%\}|\{#|#\}")
@@ -81,7 +81,7 @@ def test_t03_mypy_strict(rendered: Callable[[str], Path], variant: str, mypy_cac
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", SUITE_VARIANTS)
 def test_rendered_test_suite_passes(rendered: Callable[[str], Path], services: Services, variant: str) -> None:
     """The variant's own suite, against the real services its answers chose."""
     env = {"PYTHONDONTWRITEBYTECODE": "1", **services.env_for(VARIANTS[variant])}

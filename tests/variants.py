@@ -54,3 +54,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "python_version": "3.12",
     },
 }
+
+# The variants whose own test suite test_render.py runs: the default, the options and the pairwise rows, which
+# between them run every value of every question and every pair of the four axes (test_matrix.py proves it). The
+# others are rendered, linted and type-checked like every variant; their suites would repeat pairs already run.
+SUITE_VARIANTS: list[str] = [name for name in VARIANTS if name not in {"bcrypt", "scrypt", "all-services"}]
