@@ -38,12 +38,13 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def _median_of(pairs: list[tuple[dict[str, Any], dict[str, Any]]], side: int, key: str) -> float:
+    """The median of `key` over one side of the paired rounds (the rounds that lack it are left out)."""
+    return median([pair[side][key] for pair in pairs if key in pair[side]])
+
+
 def summarize(targets: dict[str, Target], health: dict[str, Any], database: str) -> dict[str, Any]:
     medians = {name: median([r["requests_per_second"] for r in t.rounds]) for name, t in targets.items()}
-    cpu = {
-        name: median([r["server_cpu_us_per_request"] for r in t.rounds if "server_cpu_us_per_request" in r])
-        for name, t in targets.items()
-    }
     ratios = []
     goals = [
         *RATIO_TARGETS.items(),
@@ -54,19 +55,23 @@ def summarize(targets: dict[str, Target], health: dict[str, Any], database: str)
     for (numerator, denominator), goal in goals:
         # pair the rounds that both ran (on PostgreSQL, each ratio comes from its own phase)
         by_round = {r["round"]: r for r in targets[denominator].rounds}
-        paired = [
-            a["requests_per_second"] / by_round[a["round"]]["requests_per_second"]
-            for a in targets[numerator].rounds
-            if a["round"] in by_round
-        ]
+        pairs = [(a, by_round[a["round"]]) for a in targets[numerator].rounds if a["round"] in by_round]
+        paired = [a["requests_per_second"] / b["requests_per_second"] for a, b in pairs]
         value = median(paired)  # each round's pair ran seconds apart, so drift cancels within a pair
+        # Medians over the paired rounds only: on PostgreSQL the stack also ran in the other phases, at other times.
         ratios.append(
             {
                 "name": f"{numerator} / {denominator}",
                 "value": round(value, 3),
-                "ratio_of_medians": round(medians[numerator] / medians[denominator], 3),
+                "ratio_of_medians": round(
+                    _median_of(pairs, 0, "requests_per_second") / _median_of(pairs, 1, "requests_per_second"), 3
+                ),
                 # the throughput ratio that the server's CPU time per request implies (less sensitive to other load)
-                "cpu_implied": round(cpu[denominator] / cpu[numerator], 3),
+                "cpu_implied": round(
+                    _median_of(pairs, 1, "server_cpu_us_per_request")
+                    / _median_of(pairs, 0, "server_cpu_us_per_request"),
+                    3,
+                ),
                 "per_round_min": round(min(paired), 3),
                 "per_round_max": round(max(paired), 3),
                 "target": goal,
