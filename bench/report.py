@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -38,6 +39,20 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median: the order statistics that hold it with at least `confidence`
+    (each value falls below the median with chance 1/2, so their count below it is binomial). NaNs when too few."""
+    ordered, n = sorted(values), len(values)
+    below = 0.0  # P(at most k values below the median), summed up k by k
+    for k in range(n // 2):
+        below += math.comb(n, k) / 2**n
+        if below > (1 - confidence) / 2:
+            if k == 0:
+                break
+            return ordered[k - 1], ordered[n - k]
+    return float("nan"), float("nan")
+
+
 def _median_of(pairs: list[tuple[dict[str, Any], dict[str, Any]]], side: int, key: str) -> float:
     """The median of `key` over one side of the paired rounds (the rounds that lack it are left out)."""
     return median([pair[side][key] for pair in pairs if key in pair[side]])
@@ -58,10 +73,12 @@ def summarize(targets: dict[str, Target], health: dict[str, Any], database: str)
         pairs = [(a, by_round[a["round"]]) for a in targets[numerator].rounds if a["round"] in by_round]
         paired = [a["requests_per_second"] / b["requests_per_second"] for a, b in pairs]
         value = median(paired)  # each round's pair ran seconds apart, so drift cancels within a pair
+        low, high = median_interval(paired)
         # Medians over the paired rounds only: on PostgreSQL the stack also ran in the other phases, at other times.
         ratios.append(
             {
                 "name": f"{numerator} / {denominator}",
+                "rounds": len(paired),
                 "value": round(value, 3),
                 "ratio_of_medians": round(
                     _median_of(pairs, 0, "requests_per_second") / _median_of(pairs, 1, "requests_per_second"), 3
@@ -72,6 +89,7 @@ def summarize(targets: dict[str, Target], health: dict[str, Any], database: str)
                     / _median_of(pairs, 0, "server_cpu_us_per_request"),
                     3,
                 ),
+                "interval_95": None if math.isnan(low) else [round(low, 3), round(high, 3)],
                 "per_round_min": round(min(paired), 3),
                 "per_round_max": round(max(paired), 3),
                 "target": goal,
@@ -96,7 +114,7 @@ def report(targets: dict[str, Target], health: dict[str, Any], summary: dict[str
         *throughput_table(targets, summary, info),
         *ratio_table(summary),
         *health_table(health, summary),
-        *(line for phase in info.get("pool", []) for line in pool_table(targets, phase, info)),
+        *(line for phase in info.get("pool", []) for line in pool_table(phase, info)),
     ]
     return "\n".join(lines)
 
@@ -135,15 +153,19 @@ def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: 
 def ratio_table(summary: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        "| ratio | median of round ratios | per-round range | ratio of medians | from CPU/req | target | result |",
-        "| --- | ---: | --- | ---: | ---: | --- | --- |",
+        "| ratio | rounds | median of round ratios | 95 % interval of that median | per-round range | "
+        "ratio of medians | from CPU/req | target | result |",
+        "| --- | ---: | ---: | --- | --- | ---: | ---: | --- | --- |",
     ]
     for ratio in summary["ratios"]:
         goal = f">= {ratio['target']:.2f}" if ratio["target"] is not None else "reference"
         verdict = "" if ratio["pass"] is None else ("PASS" if ratio["pass"] else "FAIL")
         spread = f"{ratio['per_round_min']:.3f} - {ratio['per_round_max']:.3f}"
+        interval = ratio["interval_95"]
+        interval = "too few rounds" if interval is None else f"{interval[0]:.3f} - {interval[1]:.3f}"
         lines.append(
-            f"| {ratio['name']} | {ratio['value']:.3f} | {spread} | {ratio['ratio_of_medians']:.3f} | "
+            f"| {ratio['name']} | {ratio['rounds']} | {ratio['value']:.3f} | {interval} | {spread} | "
+            f"{ratio['ratio_of_medians']:.3f} | "
             f"{ratio['cpu_implied']:.3f} | {goal} | {verdict} |"
         )
     return lines
@@ -169,9 +191,9 @@ def health_table(health: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def pool_table(targets: dict[str, Target], phase: dict[str, Any], info: dict[str, Any]) -> list[str]:
+def pool_table(phase: dict[str, Any], info: dict[str, Any]) -> list[str]:
     before, after = phase["before"]["per_target"], phase["after"]["per_target"]
-    names = [name for name in targets if before.get(name) is not None]
+    names = [name for name, held in before.items() if held is not None]  # server processes, paired ones included
     return [
         "",
         f"PostgreSQL connections held by the last processes of {', '.join(names)} after their warm-up and after "
@@ -187,10 +209,11 @@ def pool_table(targets: dict[str, Target], phase: dict[str, Any], info: dict[str
     ]
 
 
-def update_readme(table: str, info: dict[str, Any]) -> None:
+def update_readme(table: str, info: dict[str, Any], marker: str = README_MARKER) -> None:
+    """Replace the section between `<!-- marker -->` and `<!-- /marker -->` (with `:database+store` unless the
+    defaults) of bench/README.md with `table`, and when and how it was measured."""
     readme = BENCH_DIR / "README.md"
     text = readme.read_text()
-    marker = README_MARKER
     if info["database"] != "sqlite" or info["rate_limit_store"] != "memory":
         marker += f":{info['database']}+{info['rate_limit_store']}"
     start, finish = f"<!-- {marker} -->", f"<!-- /{marker} -->"
@@ -234,6 +257,10 @@ def git_describe() -> str:
     return "unknown"
 
 
+def machine() -> str:
+    return f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
 def run_info(
     args: argparse.Namespace, command: str, load_before: float, load_generator: str, pool: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -242,8 +269,7 @@ def run_info(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "git": git_describe(),
-        "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "machine": machine(),
         "versions": versions(),
         "server": "uvicorn, 1 worker, " + " ".join(server_options()),
         "load_generator": load_generator,

@@ -1,15 +1,16 @@
 """Benchmark the rendered service against the same app without its security middleware, a hand-written
 baseline and a bare Starlette route, side by side; then /health/live latency while 8 clients keep logging in.
 
-    .venv/bin/python bench/run.py            # about 2.5 minutes
-    .venv/bin/python bench/run.py --quick    # about 30 seconds, noisier
+    .venv/bin/python bench/run.py            # about 6 minutes
+    .venv/bin/python bench/run.py --quick    # about 1.5 minutes, noisier
 
     .venv/bin/python bench/run.py --database postgresql --rate-limit-store redis
 
 Run it with the template's test environment (copier, uvicorn, httpx and the service's dependencies). It renders
 the default project from this checkout (uncommitted changes included), migrates a temporary SQLite file (or a
 throwaway PostgreSQL database, dropped afterwards, with --database postgresql),
-registers a user and logs in over HTTP, starts one uvicorn worker per target on 127.0.0.1, and drives each
+registers a user and logs in over HTTP, starts one uvicorn worker per target on 127.0.0.1 (stack_off and
+no_metrics each share one with the whole stack: apps.Paired), and drives each
 target in turn, round after round, so that drift on the machine hits every target alike. Load comes from `wrk`
 when it is on PATH, otherwise from loadgen.py in a separate process. Results go to bench/results/latest.json.
 """
@@ -41,7 +42,7 @@ from throughput import measure_throughput
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 rounds, 5 s of login load (about 35 s)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds, 5 s of login load (about 1.5 minutes)")
     parser.add_argument("--duration", type=int, help="whole seconds of load per target per round (default 1)")
     parser.add_argument("--rounds", type=int, help="rounds over all targets (default 25)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive clients (default 32)")

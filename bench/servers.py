@@ -25,6 +25,8 @@ from common import API, BENCH_DIR, EMAIL, HOST, ME_PATH, REPO
 
 @dataclass
 class Target:
+    """One app under test, served by a uvicorn process of its own, or by `host`'s under `prefix` (apps.Paired)."""
+
     name: str
     description: str
     app: str
@@ -32,10 +34,30 @@ class Target:
     port: int = 0
     log: Path | None = None
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    host: Target | None = None
+    prefix: str = ""
+
+    @property
+    def process(self) -> Target:
+        """The target whose uvicorn process serves this one: itself, or its host."""
+        return self.host or self
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}{ME_PATH}"
+        return f"http://{HOST}:{self.process.port}{self.prefix}{ME_PATH}"
+
+    def share(self, host: Target) -> None:
+        """From now on `host`'s process serves this target, under `/<name>`."""
+        self.host, self.prefix = host, f"/{self.name}"
+
+    def own(self) -> None:
+        """From now on this target is served by its own process again."""
+        self.host, self.prefix = None, ""
+
+
+def paired_host(target: Target) -> Target:
+    """The process that serves the whole stack and `target` side by side (apps.Paired)."""
+    return Target(f"stack+{target.name}", f"stack and {target.name} in one process", f"apps:paired_{target.name}")
 
 
 def targets_for(package: str) -> dict[str, Target]:
@@ -44,8 +66,8 @@ def targets_for(package: str) -> dict[str, Target]:
         target.name: target
         for target in (
             Target("stack", "rendered service, whole security stack", f"{package}.main:app"),
-            Target("stack_off", "same app, security middleware removed", "apps:stack_off"),
-            Target("no_metrics", "same app, request metrics removed", "apps:no_metrics"),
+            Target("stack_off", "same app, security middleware removed (beside stack, one process)", "apps:stack_off"),
+            Target("no_metrics", "same app, request metrics removed (beside stack, one process)", "apps:no_metrics"),
             Target("baseline", "hand-written FastAPI + PyJWT + SQLAlchemy", "baseline_app:app"),
             Target("floor", "Starlette + PyJWT + one SELECT on the driver", "floor_app:app"),
             Target("ceiling", "bare Starlette route", "starlette_app:app"),
@@ -151,23 +173,25 @@ def stop_server(target: Target) -> None:
         server.wait()
 
 
-def serve_only(targets: dict[str, Target], names: list[str], env: dict[str, str], workdir: Path) -> None:
-    """Stop the targets not in `names`, start those of `names` that are not running, and wait until they serve."""
-    for name in set(targets) - set(names):
-        stop_server(targets[name])
-    for name in names:
-        server = targets[name].server
-        if server is None or server.poll() is not None:
-            start_server(targets[name], env, workdir)
-    for name in names:
-        wait_until_serving(targets[name])
+def serve_only(processes: list[Target], running: list[Target], env: dict[str, str], workdir: Path) -> None:
+    """Stop the processes of `running` not in `processes`, start those of `processes` that are not running, and
+    wait until they serve."""
+    for process in running:
+        if process not in processes:
+            stop_server(process)
+    for process in processes:
+        if process.server is None or process.server.poll() is not None:
+            start_server(process, env, workdir)
+    for process in processes:
+        wait_until_serving(process)
 
 
 def cpu_seconds(target: Target) -> float | None:
-    """CPU time the server process has used so far (Linux /proc), or None where that cannot be read."""
-    assert target.server is not None
+    """CPU time the target's server process has used so far (Linux /proc), or None where that cannot be read."""
+    server = target.process.server
+    assert server is not None
     try:
-        fields = Path(f"/proc/{target.server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -182,7 +206,7 @@ def migrate(project: Path, env: dict[str, str]) -> None:
 
 
 def register_and_login(stack: Target, password: str) -> str:
-    base = f"http://{HOST}:{stack.port}"
+    base = stack.url.removesuffix(ME_PATH)
     with httpx.Client(base_url=base, timeout=30.0) as client:
         registered = client.post(f"{API}/auth/register", json={"email": EMAIL, "password": password})
         if registered.status_code != 201:

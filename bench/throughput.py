@@ -16,9 +16,17 @@ import httpx
 from common import EMAIL, log
 from databases import churn, pg_connections
 from load import LoadGenerator
-from servers import Target, cpu_seconds, register_and_login, serve_only, stop_server
+from servers import Target, cpu_seconds, paired_host, register_and_login, serve_only, stop_server
 
+# The rounds run in phases; the targets of a phase are driven in turn, round after round. The whole stack is in every
+# phase, and each ratio pairs its rounds with the other target's rounds of one phase. On PostgreSQL the floor,
+# ceiling and baseline get phases of their own, as three warm pools of 32 (+ 8 overflow) connections would not fit
+# the server's default max_connections of 100.
+SQLITE_PHASES = [["stack", "baseline", "floor", "ceiling"], ["stack", "stack_off"], ["stack", "no_metrics"]]
 PG_PHASES = [["stack", "floor", "ceiling"], ["stack", "baseline"], ["stack", "stack_off"], ["stack", "no_metrics"]]
+# These differ from the stack by a few per cent, less than two processes of one app differ: each is served beside the
+# stack by one process (apps.Paired), and the stack's rounds of its phase come from that process too.
+PAIRED = frozenset({"stack_off", "no_metrics"})
 
 
 def measure_throughput(
@@ -30,32 +38,58 @@ def measure_throughput(
     args: argparse.Namespace,
     pg_database: str | None,
 ) -> list[dict[str, Any]]:
-    """Run the rounds, phase by phase; return the PostgreSQL connection churn of each phase (none on SQLite)."""
+    """Run the rounds, phase by phase; return the PostgreSQL connection churn of each phase (none on SQLite).
+
+    At the end only the whole stack's own process is serving."""
     token = ""
     pool: list[dict[str, Any]] = []
-    # On PostgreSQL three warm pools of 32 (+ 8 overflow) connections would not fit the server's default
-    # max_connections of 100, so the comparison runs in phases of interleaved rounds, each with two pools.
-    phases = [list(targets)] if pg_database is None else PG_PHASES
-    for phase_number, phase in enumerate(phases):
-        chosen = {name: targets[name] for name in phase}
-        serve_only(targets, phase, env, workdir)
-        log(f"servers up: {', '.join(f'{n}@{targets[n].port}' for n in phase)}")
-        token = token or register_and_login(targets["stack"], password)
-        preflight(chosen, token)
-        log(f"load generator: {generator.name}")
-        segments = split_rounds(args.rounds, args.processes)
-        for index, rounds in enumerate(segments):
-            if index:
-                restart(chosen, env, workdir)
+    running: list[Target] = []
+    try:
+        for phase_number, phase in enumerate(SQLITE_PHASES if pg_database is None else PG_PHASES):
+            chosen = {name: targets[name] for name in phase}
+            processes = share_processes(chosen)
+            serve_only(processes, running, env, workdir)
+            running = processes
+            log(f"servers up: {', '.join(f'{p.name}@{p.port}' for p in processes)}")
+            token = token or register_and_login(targets["stack"], password)
+            preflight(chosen, token)
+            log(f"load generator: {generator.name}")
+            segments = split_rounds(args.rounds, args.processes)
+            pool_before = None
+            for index, rounds in enumerate(segments):
+                if index:
+                    restart(processes, env, workdir)
+                for target in chosen.values():
+                    generator.run(target.url, token, 1 if args.quick else 2)  # warm-up
+                last = index == len(segments) - 1
+                by_process = {process.name: process for process in processes}
+                pool_before = pg_connections(pg_database, by_process) if pg_database is not None and last else None
+                run_rounds(generator, chosen, token, args, phase_number, rounds)
+            if pg_database is not None and pool_before is not None:
+                pool.append(churn(pool_before, pg_connections(pg_database, by_process)))
+                log(f"PostgreSQL sessions opened during the last rounds: {pool[-1]['sessions_opened_during_rounds']}")
             for target in chosen.values():
-                generator.run(target.url, token, 1 if args.quick else 2)  # warm-up
-            last = index == len(segments) - 1
-            pool_before = pg_connections(pg_database, targets) if pg_database is not None and last else None
-            run_rounds(generator, chosen, token, args, phase_number, rounds)
-        if pg_database is not None and pool_before is not None:
-            pool.append(churn(pool_before, pg_connections(pg_database, targets)))
-            log(f"PostgreSQL sessions opened during the last rounds: {pool[-1]['sessions_opened_during_rounds']}")
+                target.own()
+        serve_only([targets["stack"]], running, env, workdir)
+    except BaseException:
+        for process in running:
+            stop_server(process)
+        raise
     return pool
+
+
+def share_processes(chosen: dict[str, Target]) -> list[Target]:
+    """The processes that serve the phase's targets: one for the stack and a PAIRED target together, otherwise one
+    per target."""
+    paired = [target for name, target in chosen.items() if name in PAIRED]
+    if not paired:
+        return list(chosen.values())
+    if len(chosen) != 2 or "stack" not in chosen:
+        raise SystemExit(f"bench: {paired[0].name} can only share a phase with the whole stack alone")
+    host = paired_host(paired[0])
+    for target in chosen.values():
+        target.share(host)
+    return [host]
 
 
 def split_rounds(rounds: int, processes: int) -> list[range]:
@@ -65,13 +99,13 @@ def split_rounds(rounds: int, processes: int) -> list[range]:
     return [range(start, stop) for start, stop in itertools.pairwise(bounds)]
 
 
-def restart(targets: dict[str, Target], env: dict[str, str], workdir: Path) -> None:
-    """Fresh processes for `targets`: two processes of one app differ by up to ~15 % in req/s (memory layout, hash
-    seed, which core they land on), so each target is measured over several processes, not one lucky or unlucky."""
-    for target in targets.values():
-        stop_server(target)
-    serve_only(targets, list(targets), env, workdir)
-    log(f"fresh processes: {', '.join(f'{n}@{t.port}' for n, t in targets.items())}")
+def restart(processes: list[Target], env: dict[str, str], workdir: Path) -> None:
+    """Fresh processes: two processes of one app differ by up to ~15 % in req/s (memory layout, hash seed, which core
+    they land on), so each target is measured over several processes, not one lucky or unlucky."""
+    for process in processes:
+        stop_server(process)
+    serve_only(processes, [], env, workdir)
+    log(f"fresh processes: {', '.join(f'{p.name}@{p.port}' for p in processes)}")
 
 
 def run_rounds(
@@ -95,8 +129,9 @@ def run_rounds(
             if result["non_2xx"] or result["errors"]:
                 raise SystemExit(f"bench: {name} had {result['non_2xx']} non-2xx and {result['errors']} errors")
             result["round"] = f"{phase}:{round_number}"
-            assert targets[name].server is not None
-            result["pid"] = targets[name].server.pid
+            server = targets[name].process.server
+            assert server is not None
+            result["pid"] = server.pid
             targets[name].rounds.append(result)
         if (round_number + 1) % 5 and round_number + 1 != args.rounds:
             continue
