@@ -26,7 +26,6 @@ benchmark of speed. Needs valgrind (`apt-get install valgrind`); the outbox send
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import re
 import secrets
@@ -43,19 +42,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from common import HOST, ME_PATH, log
+from common import ME_PATH, log
 from databases import Backends
 from report import machine, update_readme
 from servers import (
     Target,
-    free_port,
     migrate,
     register_and_login,
     render,
-    server_options,
     service_env,
-    tail,
-    targets_for,
+    start_server,
+    stop_server,
+    wait_until_serving,
 )
 
 README_MARKER = "bench:instructions"
@@ -79,42 +77,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Callgrind:
-    """One uvicorn process under callgrind, instrumented only once it serves, counted batch by batch."""
+    """One uvicorn process (`process`, a servers.Target) under callgrind, instrumented only once it serves, counted
+    batch by batch."""
 
     def __init__(self, app: str, env: dict[str, str], workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.log = workdir / "callgrind-server.log"
-        command = [
+        self.out = workdir / "callgrind.out"
+        self.process = Target("callgrind", "the server process under callgrind", app)
+        wrapper = [
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",  # start-up under full instrumentation would take minutes, and is not measured
-            f"--callgrind-out-file={workdir / 'callgrind.out'}",
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            *server_options(),
+            f"--callgrind-out-file={self.out}",
         ]
-        with self.log.open("wb") as out:
-            self.server = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        start_server(self.process, env, workdir, wrapper)
         self.dumps = 0
 
-    def wait_until_serving(self, timeout: float = 600.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.server.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://{HOST}:{self.port}/", timeout=5.0)
-                return
-            time.sleep(1.0)
-        raise SystemExit(f"bench: the server under callgrind did not start; its log:\n{tail(self.log)}")
-
     def control(self, *options: str) -> None:
-        subprocess.run(["callgrind_control", *options, str(self.server.pid)], capture_output=True, check=True)
+        assert self.process.server is not None
+        subprocess.run(["callgrind_control", *options, str(self.process.server.pid)], capture_output=True, check=True)
 
     def count(self, work: Callable[[], None]) -> int:
         """The instructions the process executes while `work()` runs (counters zeroed before, dumped after)."""
@@ -122,7 +102,7 @@ class Callgrind:
         work()
         self.control("--dump")
         self.dumps += 1
-        dump = Path(f"{self.workdir / 'callgrind.out'}.{self.dumps}")
+        dump = Path(f"{self.out}.{self.dumps}")
         deadline = time.monotonic() + 60
         while not dump.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -130,15 +110,6 @@ class Callgrind:
         if found is None:
             raise SystemExit(f"bench: no instruction total in {dump}")
         return int(found.group(1))
-
-    def stop(self) -> None:
-        if self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
 
 
 def drive(url: str, token: str, requests: int) -> None:
@@ -172,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         log("starting uvicorn under callgrind (a minute or two)")
         apps = (*APPS, *LAYERS) if args.layers else APPS
         server = Callgrind("apps:paired_" + "__".join(apps[1:]), env, workdir)
-        server.wait_until_serving()
-        base = f"http://{HOST}:{server.port}"
-        stack = targets_for(package)["stack"]
-        stack.share(Target("callgrind", "the process under callgrind", "", port=server.port))
-        token = register_and_login(stack, secrets.token_urlsafe(24))
+        wait_until_serving(server.process, timeout=600.0)
+        targets = {name: Target(name, name, "") for name in apps}
+        for target in targets.values():
+            target.share(server.process)
+        token = register_and_login(targets["stack"], secrets.token_urlsafe(24))
         server.control("--instr=on")
-        urls = {name: f"{base}/{name}{ME_PATH}" for name in apps}
+        urls = {name: target.url for name, target in targets.items()}
         for url in urls.values():
             drive(url, token, args.requests // 2)  # warm-up: pools opened, statements prepared, caches filled
         per_request: dict[str, list[float]] = {name: [] for name in apps}
@@ -205,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         if server is not None:
-            server.stop()
+            stop_server(server.process)
         if args.keep:
             log(f"kept {workdir}" + backends.kept())
         else:

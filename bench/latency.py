@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import httpx
-from common import API, EMAIL, ME_PATH, log
+from common import API, EMAIL, log
 from load import collect, loadgen_command, run_loadgen
 from servers import Target, stop_server
 
@@ -18,7 +18,7 @@ LOGIN_CLIENTS = 8
 
 def health_under_login_load(stack: Target, password: str, duration: float) -> dict[str, Any]:
     """8 clients loop POST /auth/login (real hashing) while a 9th probes GET /health/live every 20 ms."""
-    base = stack.url.removesuffix(ME_PATH)
+    base = stack.base_url
     probe = ["--interval", "0.02"]
     idle = run_loadgen(f"{base}/health/live", probe, min(3.0, duration))
     form = httpx.QueryParams({"username": EMAIL, "password": password})

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,13 @@ class Target:
         return self.host or self
 
     @property
+    def base_url(self) -> str:
+        """Where this target's routes start: its process's address, then its prefix."""
+        return f"http://{HOST}:{self.process.port}{self.prefix}"
+
+    @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.process.port}{self.prefix}{ME_PATH}"
+        return f"{self.base_url}{ME_PATH}"
 
     def share(self, host: Target) -> None:
         """From now on `host`'s process serves this target, under `/<name>`."""
@@ -132,10 +138,12 @@ def server_options() -> list[str]:
     return options
 
 
-def start_server(target: Target, env: dict[str, str], workdir: Path) -> None:
+def start_server(target: Target, env: dict[str, str], workdir: Path, wrapper: Sequence[str] = ()) -> None:
+    """Start `target`'s uvicorn on a free port, logging to `<workdir>/<name>.log`, under `wrapper` if one is given
+    (instructions.py: valgrind)."""
     target.port = free_port()
     target.log = workdir / f"{target.name}.log"
-    command = [sys.executable, "-m", "uvicorn", target.app, "--host", HOST, "--port", str(target.port)]
+    command = [*wrapper, sys.executable, "-m", "uvicorn", target.app, "--host", HOST, "--port", str(target.port)]
     with target.log.open("wb") as out:
         target.server = subprocess.Popen(
             [*command, *server_options()], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -206,8 +214,7 @@ def migrate(project: Path, env: dict[str, str]) -> None:
 
 
 def register_and_login(stack: Target, password: str) -> str:
-    base = stack.url.removesuffix(ME_PATH)
-    with httpx.Client(base_url=base, timeout=30.0) as client:
+    with httpx.Client(base_url=stack.base_url, timeout=30.0) as client:
         registered = client.post(f"{API}/auth/register", json={"email": EMAIL, "password": password})
         if registered.status_code != 201:
             raise SystemExit(f"bench: register answered {registered.status_code}: {registered.text}")

@@ -55,6 +55,7 @@ def measure_throughput(
             preflight(chosen, token)
             log(f"load generator: {generator.name}")
             segments = split_rounds(args.rounds, args.processes)
+            by_process = {process.name: process for process in processes}
             pool_before = None
             for index, rounds in enumerate(segments):
                 if index:
@@ -62,7 +63,6 @@ def measure_throughput(
                 for target in chosen.values():
                     generator.run(target.url, token, 1 if args.quick else 2)  # warm-up
                 last = index == len(segments) - 1
-                by_process = {process.name: process for process in processes}
                 pool_before = pg_connections(pg_database, by_process) if pg_database is not None and last else None
                 run_rounds(generator, chosen, token, args, phase_number, rounds)
             if pg_database is not None and pool_before is not None:
