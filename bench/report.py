@@ -58,6 +58,11 @@ def _median_of(pairs: list[tuple[dict[str, Any], dict[str, Any]]], side: int, ke
     return median([pair[side][key] for pair in pairs if key in pair[side]])
 
 
+def _latency(target: Target, percentile: str) -> float:
+    """The median over rounds of one latency percentile ("p50", "p99"), in ms."""
+    return median([r["latency_ms"][percentile] for r in target.rounds])
+
+
 def _tail(target: Target) -> float:
     """The median over rounds of p99 / p50."""
     return round(median([r["latency_ms"]["p99"] / r["latency_ms"]["p50"] for r in target.rounds]), 2)
@@ -102,7 +107,7 @@ def summarize(targets: dict[str, Target], health: dict[str, Any], database: str)
             }
         )
     p95 = health["under_login_load"]["latency_ms"]["p95"]
-    p99 = median([r["latency_ms"]["p99"] for r in targets["stack"].rounds])
+    p99 = _latency(targets["stack"], "p99")
     return {
         "requests_per_second": medians,
         "ratios": ratios,
@@ -140,8 +145,7 @@ def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: 
         "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, target in targets.items():
-        p50 = median([r["latency_ms"]["p50"] for r in target.rounds])
-        p99 = median([r["latency_ms"]["p99"] for r in target.rounds])
+        p50, p99 = _latency(target, "p50"), _latency(target, "p99")
         rates = [r["requests_per_second"] for r in target.rounds]
         cpu = median([r["server_cpu_us_per_request"] for r in target.rounds if "server_cpu_us_per_request" in r])
         rps = summary["requests_per_second"][name]
@@ -156,8 +160,7 @@ def throughput_table(targets: dict[str, Target], summary: dict[str, Any], info: 
         f"{summary['stack_p99_ms']:.2f} ms, target <= {P99_TARGET_MS:.0f} ms: {verdict}",
     ]
     if "floor" in targets:
-        floor_p99 = median([r["latency_ms"]["p99"] for r in targets["floor"].rounds])
-        lines[-1] += f" (the raw floor's in the same rounds: {floor_p99:.2f} ms)"
+        lines[-1] += f" (the raw floor's in the same rounds: {_latency(targets['floor'], 'p99'):.2f} ms)"
     return lines
 
 
